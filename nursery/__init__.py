@@ -1,0 +1,72 @@
+"""nursery: structured concurrency for Python, with asyncio on the same kernel.
+
+The public, trio-shaped API: runs, nurseries, cancel scopes and timeouts.
+Low-level pieces live in :mod:`nursery.lowlevel`; test helpers in
+:mod:`nursery.testing`.
+"""
+
+from ._core import (
+    TASK_STATUS_IGNORED,
+    BrokenResourceError,
+    BusyResourceError,
+    Cancelled,
+    CancelScope,
+    ClosedResourceError,
+    EndOfChannel,
+    Nursery,
+    NurseryInternalError,
+    RunFinishedError,
+    TaskStatus,
+    TooSlowError,
+    WouldBlock,
+    current_time,
+    open_nursery,
+    run,
+    sleep,
+    sleep_forever,
+    sleep_until,
+)
+from ._event import Event, EventStatistics
+from ._timeouts import current_effective_deadline, fail_after, fail_at, move_on_after, move_on_at
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "run",
+    "open_nursery",
+    "Nursery",
+    "TaskStatus",
+    "TASK_STATUS_IGNORED",
+    "CancelScope",
+    "move_on_after",
+    "move_on_at",
+    "fail_after",
+    "fail_at",
+    "current_effective_deadline",
+    "current_time",
+    "sleep",
+    "sleep_until",
+    "sleep_forever",
+    "Event",
+    "EventStatistics",
+    "Cancelled",
+    "TooSlowError",
+    "RunFinishedError",
+    "WouldBlock",
+    "BusyResourceError",
+    "ClosedResourceError",
+    "BrokenResourceError",
+    "EndOfChannel",
+    "NurseryInternalError",
+]
+
+# Show the public names as belonging to the public modules, in reprs,
+# tracebacks and the generated reference.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("nursery._"):
+        try:
+            _obj.__module__ = "nursery"
+        except (AttributeError, TypeError):
+            pass
+del _name, _obj

@@ -1,0 +1,749 @@
+"""The run loop.
+
+One ``Runner`` per run. It owns the ready queue (a FIFO of tasks to step and
+plain callbacks to call), the deadline registry, the I/O backend and the
+queue that other threads post callbacks to. Everything is driven by
+``tick(max_wait)``: wait for I/O (not at all if something is ready), fire due
+deadlines, then run everything that was ready when the batch started.
+``nursery.run`` calls ``tick`` until the root task exits; a guest run calls
+the same pieces from a foreign event loop; the compat event loop will drive
+the same ticks.
+
+Task steps are run by ``_run_batch``, written for speed: it is the single
+hottest function in the library (benchmarks: switch, pingpong, spawn,
+fan-in). Instruments and seeded random scheduling use a separate, slower
+loop, so that nothing is paid for them when they are off.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import random
+import signal
+import threading
+from collections import deque
+from math import inf
+from typing import Any, Callable
+
+import outcome
+
+from ._cancel_scope import CancelScope, _ACTIVE
+from ._clock import Clock, SystemClock
+from ._coroutines import coroutine_or_error
+from ._exceptions import Cancelled, NurseryInternalError
+from ._instruments import Instruments
+from ._io_common import make_io_manager
+from ._nursery import open_nursery
+from ._state import STATE, current_runner, no_run_error
+from ._task import Task
+from ._timers import Timers
+from ._traps import _SHIELDED, Abort, raise_cancel
+from ._wakeup import WakeupSocketpair
+
+__all__ = ["Runner", "run", "Callback"]
+
+
+class _Aborting:
+    # Stands in for a task's abort function while that function runs, so
+    # that a cancellation delivered from inside it is not delivered twice.
+    __slots__ = ()
+
+
+_ABORTING = _Aborting()
+
+
+class Callback:
+    """A plain callback in the ready queue, as made by ``lowlevel.call_soon``.
+
+    Anything with a ``_run()`` method may sit in the ready queue; this is the
+    kernel's own kind. ``cancel()`` stops it from running if it has not run
+    yet.
+    """
+
+    __slots__ = ("_fn", "_args", "_context", "_cancelled")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple, context: contextvars.Context | None) -> None:
+        self._fn = fn
+        self._args = args
+        self._context = context
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Do not run the callback (if it has not run yet)."""
+        self._cancelled = True
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def _run(self) -> None:
+        if self._cancelled:
+            return
+        if self._context is None:
+            self._fn(*self._args)
+        else:
+            self._context.run(self._fn, *self._args)
+
+    def __repr__(self) -> str:
+        return f"<Callback {self._fn!r}{' cancelled' if self._cancelled else ''}>"
+
+
+class _IdleWaiter:
+    __slots__ = ("cushion", "task")
+
+    def __init__(self, cushion: float, task: Task) -> None:
+        self.cushion = cushion
+        self.task = task
+
+
+class Runner:
+    __slots__ = (
+        "clock",
+        "timers",
+        "ready",
+        "current_task",
+        "io",
+        "_wakeup",
+        "threadsafe_queue",
+        "instruments",
+        "_slow",
+        "_random",
+        "_mock_clock",
+        "init_task",
+        "main_task",
+        "system_nursery",
+        "root_scope",
+        "main_outcome",
+        "done",
+        "n_tasks",
+        "ki_pending",
+        "ki_received",
+        "_crashes",
+        "idle_waiters",
+        "run_vars",
+        "system_context",
+        "closed",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        instruments: Any = (),
+        random_seed: int | None = None,
+    ) -> None:
+        if clock is None:
+            clock = SystemClock()
+        elif not isinstance(clock, Clock):
+            raise TypeError(f"clock must be a nursery Clock (e.g. MockClock), got {clock!r}")
+        self.clock = clock
+        self.timers = Timers()
+        self.ready: deque[Any] = deque()
+        self.current_task: Task | None = None
+        self._wakeup = WakeupSocketpair()
+        self.io = make_io_manager(self, self._wakeup)
+        self.threadsafe_queue: deque[tuple[Callable[..., Any], tuple]] = deque()
+        self.instruments = Instruments()
+        for instrument in instruments:
+            self.instruments.add_instrument(instrument)
+        self._random = None if random_seed is None else random.Random(random_seed)
+        self._update_slow()
+        from ._mock_clock import MockClock
+
+        self._mock_clock = clock if isinstance(clock, MockClock) else None
+        self.init_task: Task | None = None
+        self.main_task: Task | None = None
+        self.system_nursery = None
+        self.root_scope: CancelScope | None = None
+        self.main_outcome: outcome.Outcome | None = None
+        self.done = False
+        self.n_tasks = 0
+        self.ki_pending = False
+        self.ki_received = False
+        self._crashes: list[BaseException] = []
+        self.idle_waiters: dict[int, _IdleWaiter] = {}
+        self.run_vars: dict[Any, Any] = {}
+        # System tasks run in a copy of the context run() was called in,
+        # never in the context of whichever task happened to spawn them.
+        self.system_context = contextvars.copy_context()
+        self.closed = False
+
+    def _update_slow(self) -> None:
+        self._slow = bool(self.instruments) or self._random is not None
+
+    # ------------------------------------------------------------------
+    # spawning, scheduling, cancelling
+
+    def spawn(
+        self,
+        async_fn: Any,
+        args: tuple,
+        nursery: Any,
+        name: Any,
+        *,
+        task_status: Any = None,
+        system_task: bool = False,
+        context: contextvars.Context | None = None,
+        coro: Any = None,
+    ) -> Task:
+        if coro is None:
+            if task_status is None:
+                coro = coroutine_or_error(async_fn, args, "start_soon()")
+            else:
+                coro = coroutine_or_error(async_fn, args, "start()", {"task_status": task_status})
+        if context is None:
+            context = self.system_context.copy() if system_task else contextvars.copy_context()
+        task = Task(coro, context, self, nursery, async_fn if name is None else name)
+        if nursery is not None:
+            nursery._children[task] = None
+            task._cancel_scope = nursery._cancel_scope
+        self.n_tasks += 1
+        if "task_spawned" in self.instruments:
+            self.instruments.call("task_spawned", task)
+        self.ready.append(task)
+        if "task_scheduled" in self.instruments:
+            self.instruments.call("task_scheduled", task)
+        return task
+
+    # Hot path (every wake-up of a blocked task). Benchmark: pingpong.
+    def reschedule(self, task: Task, value: Any = None) -> None:
+        if task._abort_func is None:
+            raise RuntimeError(f"can't reschedule {task!r}: it is not blocked in wait_task_rescheduled()")
+        task._abort_func = None
+        task._send_value = value
+        self.ready.append(task)
+        if self.instruments and "task_scheduled" in self.instruments:
+            self.instruments.call("task_scheduled", task)
+
+    def reschedule_exc(self, task: Task, exc: BaseException) -> None:
+        if task._abort_func is None:
+            raise RuntimeError(f"can't reschedule {task!r}: it is not blocked in wait_task_rescheduled()")
+        task._abort_func = None
+        task._throw_exc = exc
+        self.ready.append(task)
+        if self.instruments and "task_scheduled" in self.instruments:
+            self.instruments.call("task_scheduled", task)
+
+    def deliver_cancel(self, task: Task) -> None:
+        """Offer a cancellation to *task* if it is blocked and its innermost
+        scope is cancelled."""
+        abort = task._abort_func
+        if abort is None or abort is _ABORTING or not task._cancel_scope._effectively_cancelled:
+            return
+        task._abort_func = _ABORTING
+        try:
+            result = abort(raise_cancel)
+        except BaseException as exc:
+            task._abort_func = abort
+            self.crash(NurseryInternalError(f"abort function {abort!r} raised"), exc)
+            return
+        if result is Abort.SUCCEEDED:
+            task._abort_func = None
+            task._throw_exc = Cancelled._create()
+            self.ready.append(task)
+            if self.instruments and "task_scheduled" in self.instruments:
+                self.instruments.call("task_scheduled", task)
+        else:
+            if result is not Abort.FAILED:
+                self.crash(NurseryInternalError(f"abort function {abort!r} returned {result!r}, not an Abort"), None)
+            if task._abort_func is _ABORTING:
+                task._abort_func = abort
+
+    def call_soon(self, fn: Callable[..., Any], args: tuple, context: contextvars.Context | None) -> Callback:
+        callback = Callback(fn, args, context)
+        self.ready.append(callback)
+        return callback
+
+    def run_sync_soon_threadsafe(self, fn: Callable[..., Any], args: tuple) -> None:
+        if self.closed:
+            from ._exceptions import RunFinishedError
+
+            raise RunFinishedError("this run has finished")
+        self.threadsafe_queue.append((fn, args))
+        self.io.wakeup_threadsafe()
+
+    def force_wakeup(self) -> None:
+        self.io.wakeup_threadsafe()
+
+    def crash(self, error: BaseException, cause: BaseException | None) -> None:
+        """Something that must never fail failed: cancel everything and make
+        run() raise ``error`` (with ``cause`` attached)."""
+        if cause is not None:
+            error.__cause__ = cause
+        self._crashes.append(error)
+        if self.root_scope is not None:
+            self.root_scope.cancel()
+
+    # ------------------------------------------------------------------
+    # task exit
+
+    def _task_exited(self, task: Task, value: Any, error: BaseException | None) -> None:
+        if error is not None and error.__traceback__ is not None:
+            # Drop this frame (the run loop) from the traceback.
+            error = error.with_traceback(error.__traceback__.tb_next)
+        nursery = task._parent_nursery
+        if nursery is not None and task._cancel_scope is not nursery._cancel_scope:
+            error = self._close_leaked_scopes(task, nursery, error)
+        self.n_tasks -= 1
+        if "task_exited" in self.instruments:
+            self.instruments.call("task_exited", task)
+        if task is self.main_task:
+            self.main_outcome = outcome.Value(value) if error is None else outcome.Error(error)
+            nursery._child_finished(task, None)
+            self.system_nursery._cancel_scope.cancel()
+        elif task is self.init_task:
+            if error is not None:
+                self.crash(NurseryInternalError("the run's root task failed"), error)
+            self.done = True
+        elif nursery is self.system_nursery:
+            if error is not None and not isinstance(error, Cancelled):
+                self.crash(NurseryInternalError(f"system task {task.name!r} crashed"), error)
+            nursery._child_finished(task, None)
+        else:
+            nursery._child_finished(task, error)
+
+    def _close_leaked_scopes(self, task: Task, nursery: Any, error: BaseException | None) -> BaseException:
+        scope = task._cancel_scope
+        while scope is not None and scope is not nursery._cancel_scope and scope._state == _ACTIVE:
+            parent = scope._parent
+            scope._detach()
+            scope = parent
+        task._cancel_scope = nursery._cancel_scope
+        leak = RuntimeError(
+            f"task {task.name!r} exited with a cancel scope or nursery still open "
+            "(probably held across a 'yield' in an async generator that was never closed)"
+        )
+        leak.__context__ = error
+        return leak
+
+    # ------------------------------------------------------------------
+    # the loop
+
+    def _unusual_yield(self, task: Task, message: Any) -> None:
+        if message is _SHIELDED:
+            self.ready.append(task)
+        elif getattr(message, "_asyncio_future_blocking", None) is not None:
+            self._wait_foreign_future(task, message)
+        else:
+            task._throw_exc = TypeError(
+                f"task {task.name!r} yielded {message!r} to the nursery kernel, which "
+                "does not know what to do with it. This usually means it awaited "
+                "something from another async library (trio, curio, ...) that "
+                "cannot run under nursery"
+            )
+            self.ready.append(task)
+
+    def _wait_foreign_future(self, task: Task, future: Any) -> None:
+        # An asyncio future (or anything following its protocol): park the
+        # task until the future is done, as asyncio's Task would.
+        if not future._asyncio_future_blocking:
+            task._throw_exc = RuntimeError(
+                f"yield was used instead of yield from in task {task.name!r} with {future!r}"
+            )
+            self.ready.append(task)
+            return
+        future._asyncio_future_blocking = False
+
+        def wake(_: Any) -> None:
+            if task._abort_func is abort:
+                self.reschedule(task)
+
+        def abort(raise_cancel: Any) -> Abort:
+            future.remove_done_callback(wake)
+            future.cancel()
+            return Abort.SUCCEEDED
+
+        future.add_done_callback(wake)
+        task._abort_func = abort
+        if task._cancel_scope._effectively_cancelled:
+            self.deliver_cancel(task)
+
+    def _run_batch(self) -> None:
+        # Hot path: see the module docstring. Locals instead of attribute
+        # lookups; the task step is inlined rather than a method call.
+        ready = self.ready
+        popleft = ready.popleft
+        append = ready.append
+        task_class = Task
+        for _ in range(len(ready)):
+            task = popleft()
+            if task.__class__ is not task_class and not isinstance(task, task_class):
+                self.current_task = None
+                try:
+                    task._run()
+                except BaseException as exc:
+                    self.crash(NurseryInternalError(f"callback {task!r} raised"), exc)
+                continue
+            self.current_task = task
+            exc = task._throw_exc
+            try:
+                if exc is None:
+                    message = task._ctx_run(task._coro_send, task._send_value)
+                else:
+                    task._throw_exc = None
+                    message = task._ctx_run(task._coro_throw, exc)
+            except StopIteration as stop:
+                self._task_exited(task, stop.value, None)
+                continue
+            except BaseException as error:
+                self._task_exited(task, None, error)
+                continue
+            if message is None:
+                # A checkpoint.
+                if task._cancel_scope._effectively_cancelled:
+                    task._throw_exc = Cancelled._create()
+                append(task)
+            elif callable(message):
+                # wait_task_rescheduled(): the message is the abort function.
+                task._abort_func = message
+                if task._cancel_scope._effectively_cancelled:
+                    self.deliver_cancel(task)
+            else:
+                self._unusual_yield(task, message)
+        self.current_task = None
+
+    def _run_batch_slow(self) -> None:
+        # The same as _run_batch, plus instrument hooks and seeded shuffling.
+        ready = self.ready
+        batch = [ready.popleft() for _ in range(len(ready))]
+        if self._random is not None:
+            self._random.shuffle(batch)
+        instruments = self.instruments
+        for task in batch:
+            if not isinstance(task, Task):
+                self.current_task = None
+                try:
+                    task._run()
+                except BaseException as exc:
+                    self.crash(NurseryInternalError(f"callback {task!r} raised"), exc)
+                continue
+            self.current_task = task
+            if "before_task_step" in instruments:
+                instruments.call("before_task_step", task)
+            exc = task._throw_exc
+            try:
+                if exc is None:
+                    message = task._ctx_run(task._coro_send, task._send_value)
+                else:
+                    task._throw_exc = None
+                    message = task._ctx_run(task._coro_throw, exc)
+            except StopIteration as stop:
+                message = stop
+                self._task_exited(task, stop.value, None)
+            except BaseException as error:
+                message = error
+                self._task_exited(task, None, error)
+            else:
+                if message is None:
+                    if task._cancel_scope._effectively_cancelled:
+                        task._throw_exc = Cancelled._create()
+                    ready.append(task)
+                    if "task_scheduled" in instruments:
+                        instruments.call("task_scheduled", task)
+                elif callable(message):
+                    task._abort_func = message
+                    if task._cancel_scope._effectively_cancelled:
+                        self.deliver_cancel(task)
+                else:
+                    self._unusual_yield(task, message)
+            if "after_task_step" in instruments:
+                instruments.call("after_task_step", task)
+            del message
+        self.current_task = None
+
+    def compute_timeout(self, max_wait: float) -> tuple[float, int]:
+        """How long the next I/O wait may last, and why it might end early:
+        0 (a deadline or nothing special), 1 (a wait_all_tasks_blocked
+        cushion), 2 (the mock clock's autojump threshold)."""
+        if self.ready or self.threadsafe_queue or self.ki_pending:
+            return 0.0, 0
+        deadline = self.timers.next_deadline()
+        timeout = max_wait
+        if deadline != inf:
+            timeout = min(timeout, max(0.0, self.clock.deadline_to_sleep_time(deadline)))
+        idle = 0
+        if self.idle_waiters:
+            cushion = min(w.cushion for w in self.idle_waiters.values())
+            if cushion < timeout:
+                timeout = cushion
+                idle = 1
+        mock = self._mock_clock
+        if mock is not None and mock._autojump_threshold < timeout:
+            timeout = mock._autojump_threshold
+            idle = 2
+        return timeout, idle
+
+    def tick(self, max_wait: float = inf) -> None:
+        """One turn of the loop: wait up to *max_wait* seconds for something
+        to happen (less if a deadline is due; not at all if a task is ready),
+        then run everything that is ready."""
+        timeout, idle = self.compute_timeout(max_wait)
+        if timeout > 0 or self.io.busy:
+            if "before_io_wait" in self.instruments:
+                self.instruments.call("before_io_wait", timeout)
+            events = self.io.get_events(timeout)
+            if "after_io_wait" in self.instruments:
+                self.instruments.call("after_io_wait", timeout)
+            self.process_events(events, idle)
+        else:
+            self.process_events((), 0)
+
+    def process_events(self, events: Any, idle: int) -> None:
+        """Everything a tick does after the I/O wait: wake I/O waiters, take
+        in callbacks from other threads, deliver Ctrl-C, fire deadlines,
+        wake idle waiters, then run the batch."""
+        if events:
+            self.io.process_events(events)
+        queue = self.threadsafe_queue
+        while queue:
+            fn, args = queue.popleft()
+            self.ready.append(Callback(fn, args, self.system_context))
+        if self.ki_pending:
+            self._deliver_ki()
+        timers = self.timers
+        if timers._heap:
+            timers.expire(self.clock.current_time())
+        if idle and not self.ready:
+            if idle == 1:
+                self._wake_idle_waiters()
+            else:
+                self._mock_clock._autojump(self)
+        if self._slow:
+            self._run_batch_slow()
+        else:
+            self._run_batch()
+
+    def _wake_idle_waiters(self) -> None:
+        cushion = min(w.cushion for w in self.idle_waiters.values())
+        for key, waiter in list(self.idle_waiters.items()):
+            if waiter.cushion == cushion:
+                del self.idle_waiters[key]
+                self.reschedule(waiter.task)
+
+    def _deliver_ki(self) -> None:
+        self.ki_pending = False
+        self.ki_received = True
+        if self.root_scope is not None:
+            self.root_scope.cancel()
+
+    def ki_handler(self, signum: int, frame: Any) -> None:
+        # Runs in the main thread between two bytecodes, possibly in the
+        # middle of kernel code: only set a flag and wake the loop. The loop
+        # turns it into a cancellation at the start of its next tick, when
+        # no kernel state is half-updated.
+        self.ki_pending = True
+        self.io.wakeup_threadsafe()
+
+    # ------------------------------------------------------------------
+    # start and finish
+
+    async def _init(self, main_coro: Any, main_name: Any) -> None:
+        async with open_nursery() as system_nursery:
+            self.system_nursery = system_nursery
+            self.main_task = self.spawn(None, (), system_nursery, main_name, coro=main_coro)
+
+    def start(self, async_fn: Any, args: tuple, where: str = "nursery.run()") -> None:
+        """Set up the run: make the root task, which opens the system nursery
+        and starts the main task, ``async_fn(*args)``, in it."""
+        main_coro = coroutine_or_error(async_fn, args, where)
+        if "before_run" in self.instruments:
+            self.instruments.call("before_run")
+        self.clock.start_clock()
+        init_coro = self._init(main_coro, async_fn)
+        task = Task(init_coro, self.system_context.copy(), self, None, "<init>")
+        root = CancelScope()
+        root._state = _ACTIVE
+        root._owner = task
+        root._runner = self
+        task._cancel_scope = root
+        self.root_scope = root
+        self.init_task = task
+        self.n_tasks += 1
+        self.ready.append(task)
+
+    def finish(self) -> None:
+        """Release the run's resources; called once, however the run ended."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if "after_run" in self.instruments:
+                self.instruments.call("after_run")
+        finally:
+            self.io.close()
+            self._wakeup.close()
+
+    def outcome(self) -> outcome.Outcome:
+        """The run's final outcome, once ``done``."""
+        if self._crashes:
+            error = self._crashes[0]
+            if self.main_outcome is not None and isinstance(self.main_outcome, outcome.Error):
+                error.__context__ = self.main_outcome.error
+            return outcome.Error(error)
+        if self.ki_received:
+            ki = KeyboardInterrupt()
+            if isinstance(self.main_outcome, outcome.Error) and not _only_cancelled(self.main_outcome.error):
+                ki.__context__ = self.main_outcome.error
+            return outcome.Error(ki)
+        assert self.main_outcome is not None
+        return self.main_outcome
+
+
+def _only_cancelled(exc: BaseException) -> bool:
+    if isinstance(exc, Cancelled):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_cancelled(e) for e in exc.exceptions)
+    return False
+
+
+class _SigintHandler:
+    """Installs the run's Ctrl-C handler for the duration of a run, if this
+    is the main thread and nobody installed a custom handler."""
+
+    __slots__ = ("_runner", "_previous", "_installed")
+
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+        self._installed = False
+        self._previous: Any = None
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return
+        self._previous = signal.signal(signal.SIGINT, self._runner.ki_handler)
+        self._installed = True
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+            self._installed = False
+
+
+def run(
+    async_fn: Callable[..., Any],
+    *args: Any,
+    clock: Clock | None = None,
+    instruments: Any = (),
+    random_seed: int | None = None,
+) -> Any:
+    """Run ``async_fn(*args)`` in a new kernel in this thread, and return what
+    it returns (or raise what it raises) once it and every task it started
+    have finished.
+
+    ``clock`` replaces the system clock (see :class:`nursery.testing.MockClock`);
+    ``instruments`` are installed for the whole run; ``random_seed``, if given,
+    runs each batch of ready tasks in a shuffled order instead of FIFO, the same
+    order for the same seed, to shake out code that depends on scheduling
+    order.
+
+    Ctrl-C cancels every task; once their cleanup has run, ``run`` raises
+    :exc:`KeyboardInterrupt`.
+    """
+    if STATE.runner is not None:
+        raise RuntimeError(
+            "nursery.run() was called from inside a run in the same thread; runs "
+            "cannot be nested. Call the async function directly with 'await', or "
+            "start it in a nursery"
+        )
+    runner = Runner(clock=clock, instruments=instruments, random_seed=random_seed)
+    sigint = _SigintHandler(runner)
+    STATE.runner = runner
+    try:
+        runner.start(async_fn, args)
+        with sigint:
+            tick = runner.tick
+            while not runner.done:
+                tick()
+    finally:
+        STATE.runner = None
+        runner.finish()
+    if runner.ki_pending and not runner.ki_received:
+        raise KeyboardInterrupt
+    return runner.outcome().unwrap()
+
+
+# ----------------------------------------------------------------------
+# accessors for the public API
+
+
+def current_task() -> Task:
+    """The task running this code."""
+    runner = current_runner("current_task()")
+    task = runner.current_task
+    if task is None:
+        raise RuntimeError("current_task() was called outside of any task (in a callback?)")
+    return task
+
+
+def current_root_task() -> Task:
+    """The run's root task (the one that runs the system nursery)."""
+    return current_runner("current_root_task()").init_task
+
+
+def current_clock() -> Clock:
+    """The clock of the current run."""
+    return current_runner("current_clock()").clock
+
+
+def current_time() -> float:
+    """The current time of the run's clock, in seconds. Not a checkpoint."""
+    runner = STATE.runner
+    if runner is None:
+        raise no_run_error("current_time()")
+    return runner.clock.current_time()
+
+
+def in_run() -> bool:
+    """Whether a nursery run is active in this thread."""
+    return STATE.runner is not None
+
+
+def in_task() -> bool:
+    """Whether this code runs inside a task of a nursery run (rather than in
+    a callback or outside any run)."""
+    runner = STATE.runner
+    return runner is not None and runner.current_task is not None
+
+
+def call_soon(fn: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> Callback:
+    """Schedule ``fn(*args)`` to be called from the run loop, after
+    everything that is ready now, in the same FIFO as task steps. Not
+    thread-safe (see ``Token.run_sync_soon`` for that). An exception from the
+    callback crashes the run with :exc:`NurseryInternalError`. Returns a
+    handle whose ``cancel()`` stops the call."""
+    return current_runner("call_soon()").call_soon(fn, args, context)
+
+
+def spawn_system_task(fn: Callable[..., Any], *args: Any, name: object = None, context: contextvars.Context | None = None) -> Task:
+    """Start a system task: it runs in the run's system nursery, is cancelled
+    when the main task exits, and an exception other than Cancelled escaping
+    it crashes the run with :exc:`NurseryInternalError`."""
+    runner = current_runner("spawn_system_task()")
+    if runner.system_nursery is None or runner.system_nursery._closed:
+        raise RuntimeError("the system nursery is closed; the run is finishing")
+    return runner.spawn(fn, args, runner.system_nursery, name, system_task=True, context=context)
+
+
+async def wait_all_tasks_blocked(cushion: float = 0.0) -> None:
+    """Block until every other task has been blocked (with nothing ready to
+    run and no I/O arriving) for *cushion* seconds of real time. If several
+    tasks wait with the same cushion, all of them wake together. Mainly for
+    tests."""
+    runner = current_runner("wait_all_tasks_blocked()")
+    cushion = float(cushion)
+    if not cushion >= 0:
+        raise ValueError(f"cushion must be non-negative, got {cushion!r}")
+    task = runner.current_task
+    key = object()
+    runner.idle_waiters[id(key)] = waiter = _IdleWaiter(cushion, task)
+
+    def abort(raise_cancel: Any) -> Abort:
+        runner.idle_waiters.pop(id(key), None)
+        return Abort.SUCCEEDED
+
+    from ._traps import wait_task_rescheduled
+
+    del waiter
+    await wait_task_rescheduled(abort)

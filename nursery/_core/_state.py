@@ -1,0 +1,35 @@
+"""Which run (if any) is active in this thread.
+
+Kept in its own module so that every part of the kernel can find the active
+runner without importing the run loop.
+"""
+
+from __future__ import annotations
+
+import threading
+
+
+class _RunState(threading.local):
+    # The runner driving this thread, or None. A guest run sets it only
+    # while one of its ticks runs on the host loop.
+    runner = None
+
+
+STATE = _RunState()
+
+_NO_RUN_MESSAGE = (
+    "{what} must be called from inside nursery.run(), but no nursery run is "
+    "active in this thread. If this is asyncio code, run it under "
+    "nursery.compat, or start the kernel with nursery.run(main)."
+)
+
+
+def no_run_error(what: str) -> RuntimeError:
+    return RuntimeError(_NO_RUN_MESSAGE.format(what=what))
+
+
+def current_runner(what: str):
+    runner = STATE.runner
+    if runner is None:
+        raise no_run_error(what)
+    return runner

@@ -1,0 +1,110 @@
+"""Tasks: a coroutine, the context it runs in, and its place in the tree."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator
+
+if TYPE_CHECKING:
+    from types import FrameType
+    from ._nursery import Nursery
+
+__all__ = ["Task"]
+
+
+def _name_of(fn: Any) -> str:
+    # The name is computed on first use, not at spawn: spawning 10,000 tasks
+    # should not format 10,000 strings nobody reads.
+    while hasattr(fn, "func"):  # functools.partial and friends
+        fn = fn.func
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if qualname is None:
+        return repr(fn)
+    module = getattr(fn, "__module__", None)
+    return f"{module}.{qualname}" if module else qualname
+
+
+class Task:
+    """A task in a run. You never create one yourself; the kernel does,
+    when a nursery starts a function. Compare them by identity.
+    """
+
+    __slots__ = (
+        "_name",
+        "coro",
+        "context",
+        "_runner",
+        "_parent_nursery",
+        "_eventual_parent_nursery",
+        "_child_nurseries",
+        "_cancel_scope",
+        "_send_value",
+        "_throw_exc",
+        "_abort_func",
+        "_ctx_run",
+        "_coro_send",
+        "_coro_throw",
+        "custom_sleep_data",
+        "__weakref__",
+    )
+
+    def __init__(self, coro, context, runner, parent_nursery, name) -> None:
+        self._name = name
+        #: The coroutine object this task runs.
+        self.coro = coro
+        #: The :class:`contextvars.Context` the task runs in.
+        self.context = context
+        self._runner = runner
+        self._parent_nursery = parent_nursery
+        self._eventual_parent_nursery = None
+        self._child_nurseries: list[Nursery] = []
+        self._cancel_scope = None
+        self._send_value = None
+        self._throw_exc: BaseException | None = None
+        # Not None exactly while the task is blocked in wait_task_rescheduled.
+        self._abort_func = None
+        # Bound once here so that a task step does no attribute lookups on
+        # the coroutine. Benchmarks: switch, pingpong.
+        self._ctx_run = context.run
+        self._coro_send = coro.send
+        self._coro_throw = coro.throw
+        #: Free for whatever code blocks the task to record why.
+        self.custom_sleep_data: Any = None
+
+    @property
+    def name(self) -> str:
+        """The task's name: the one given to ``start_soon``/``start``, or the
+        qualified name of its function."""
+        name = self._name
+        if name.__class__ is not str:
+            self._name = name = _name_of(name)
+        return name
+
+    @property
+    def parent_nursery(self) -> Nursery | None:
+        """The nursery this task runs in (None for the root task)."""
+        return self._parent_nursery
+
+    @property
+    def eventual_parent_nursery(self) -> Nursery | None:
+        """For a task being started with ``Nursery.start``, the nursery it
+        moves to once it calls ``task_status.started()``; otherwise None."""
+        return self._eventual_parent_nursery
+
+    @property
+    def child_nurseries(self) -> list[Nursery]:
+        """The nurseries currently open in this task, outermost first."""
+        return list(self._child_nurseries)
+
+    def iter_await_frames(self) -> Iterator[tuple[FrameType, int]]:
+        """Yield ``(frame, lineno)`` for each coroutine this task is currently
+        suspended in, outermost first."""
+        coro: Any = self.coro
+        while coro is not None:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is None:
+                return
+            yield frame, frame.f_lineno
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name!r} at {id(self):#x}>"

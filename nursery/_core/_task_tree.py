@@ -1,0 +1,67 @@
+"""A readable dump of the live task tree, for debugging hangs."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ._state import current_runner
+
+__all__ = ["format_task_tree"]
+
+
+def _where(task: Any) -> str:
+    frames = list(task.iter_await_frames())
+    if not frames:
+        return "not started" if getattr(task.coro, "cr_frame", None) is not None else "finished"
+    frame, lineno = frames[-1]
+    code = frame.f_code
+    return f"{code.co_name} at {os.path.basename(code.co_filename)}:{lineno}"
+
+
+def _state(task: Any, runner: Any) -> str:
+    if task is runner.current_task:
+        return "running"
+    if task._abort_func is not None:
+        return "blocked"
+    return "ready"
+
+
+def _scope_note(scope: Any) -> str:
+    bits = []
+    if scope._cancel_called:
+        bits.append("cancelled")
+    if scope._shield:
+        bits.append("shielded")
+    if scope._deadline != float("inf"):
+        bits.append(f"deadline={scope._deadline:.3f}")
+    return f" [{', '.join(bits)}]" if bits else ""
+
+
+def format_task_tree(root: Any = None) -> str:
+    """Return the live task tree of the current run as text: each task with
+    its state and the place it is suspended at, each nursery with its scope's
+    state, indented by nesting. ``root`` defaults to the run's root task."""
+    runner = current_runner("format_task_tree()")
+    if root is None:
+        root = runner.init_task
+    lines: list[str] = []
+
+    def walk_task(task: Any, prefix: str, last: bool, top: bool) -> None:
+        branch = "" if top else ("└── " if last else "├── ")
+        lines.append(f"{prefix}{branch}task {task.name!r} ({_state(task, runner)}): {_where(task)}")
+        child_prefix = prefix if top else prefix + ("    " if last else "│   ")
+        nurseries = list(task._child_nurseries)
+        for i, nursery in enumerate(nurseries):
+            walk_nursery(nursery, child_prefix, i == len(nurseries) - 1)
+
+    def walk_nursery(nursery: Any, prefix: str, last: bool) -> None:
+        branch = "└── " if last else "├── "
+        lines.append(f"{prefix}{branch}nursery{_scope_note(nursery._cancel_scope)}")
+        child_prefix = prefix + ("    " if last else "│   ")
+        children = list(nursery._children)
+        for i, child in enumerate(children):
+            walk_task(child, child_prefix, i == len(children) - 1, False)
+
+    walk_task(root, "", True, True)
+    return "\n".join(lines)

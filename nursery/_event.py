@@ -1,0 +1,51 @@
+"""Event: a flag that tasks can wait for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._core import ParkingLot, checkpoint
+
+__all__ = ["Event", "EventStatistics"]
+
+
+@dataclass(frozen=True)
+class EventStatistics:
+    """``tasks_waiting``: tasks blocked in :meth:`Event.wait`."""
+
+    tasks_waiting: int
+
+
+class Event:
+    """A one-shot flag: starts unset, :meth:`set` sets it for good and wakes
+    every waiting task. (To wait again, make a new Event.)"""
+
+    __slots__ = ("_flag", "_lot")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._lot = ParkingLot()
+
+    def is_set(self) -> bool:
+        """Whether :meth:`set` has been called."""
+        return self._flag
+
+    def set(self) -> None:
+        """Set the flag and wake every waiter. Idempotent; not a checkpoint."""
+        if not self._flag:
+            self._flag = True
+            self._lot.unpark_all()
+
+    async def wait(self) -> None:
+        """Wait until the flag is set; return at once (after a checkpoint)
+        if it already is. A checkpoint."""
+        if self._flag:
+            await checkpoint()
+        else:
+            await self._lot.park()
+
+    def statistics(self) -> EventStatistics:
+        return EventStatistics(tasks_waiting=len(self._lot))
+
+    def __repr__(self) -> str:
+        return f"<Event at {id(self):#x}, {'set' if self._flag else 'unset'}>"

@@ -1,0 +1,106 @@
+"""The kernel's low-level public API: traps, parking lots, task
+introspection, instruments, per-run variables and guest runs.
+
+Everything higher up (synchronization primitives, channels, I/O, the asyncio
+compatibility layer) is built from these pieces, and so can your own.
+"""
+
+from ._core import (
+    Abort,
+    Callback,
+    Clock,
+    Instrument,
+    ParkingLot,
+    ParkingLotStatistics,
+    RunStatistics,
+    RunVar,
+    RunVarToken,
+    SystemClock,
+    Task,
+    call_soon,
+    cancel_shielded_checkpoint,
+    checkpoint,
+    checkpoint_if_cancelled,
+    current_clock,
+    current_root_task,
+    current_statistics,
+    current_task,
+    format_task_tree,
+    in_run,
+    in_task,
+    spawn_system_task,
+    start_guest_run,
+    wait_task_rescheduled,
+)
+from ._core import current_runner as _current_runner
+from outcome import Error as _Error, Outcome as _Outcome, Value as _Value
+
+
+def reschedule(task: Task, next_send: _Outcome = _Value(None)) -> None:
+    """Wake *task*, which must be blocked in :func:`wait_task_rescheduled`;
+    its ``await`` then returns the value of *next_send* (an
+    :class:`outcome.Value`) or raises its error (an :class:`outcome.Error`).
+    Not a checkpoint."""
+    runner = _current_runner("reschedule()")
+    if isinstance(next_send, _Value):
+        runner.reschedule(task, next_send.value)
+    elif isinstance(next_send, _Error):
+        runner.reschedule_exc(task, next_send.error)
+    else:
+        raise TypeError(f"reschedule() needs an outcome.Value or outcome.Error, got {next_send!r}")
+
+
+def add_instrument(instrument: object) -> None:
+    """Install *instrument* in the current run (see :class:`Instrument`)."""
+    runner = _current_runner("add_instrument()")
+    runner.instruments.add_instrument(instrument)
+    runner._update_slow()
+
+
+def remove_instrument(instrument: object) -> None:
+    """Remove *instrument* from the current run; :exc:`KeyError` if it is not
+    installed."""
+    runner = _current_runner("remove_instrument()")
+    runner.instruments.remove_instrument(instrument)
+    runner._update_slow()
+
+
+__all__ = [
+    "Abort",
+    "Callback",
+    "Clock",
+    "Instrument",
+    "ParkingLot",
+    "ParkingLotStatistics",
+    "RunStatistics",
+    "RunVar",
+    "RunVarToken",
+    "SystemClock",
+    "Task",
+    "add_instrument",
+    "call_soon",
+    "cancel_shielded_checkpoint",
+    "checkpoint",
+    "checkpoint_if_cancelled",
+    "current_clock",
+    "current_root_task",
+    "current_statistics",
+    "current_task",
+    "format_task_tree",
+    "in_run",
+    "in_task",
+    "remove_instrument",
+    "reschedule",
+    "spawn_system_task",
+    "start_guest_run",
+    "wait_task_rescheduled",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("nursery._"):
+        try:
+            _obj.__module__ = "nursery.lowlevel"
+        except (AttributeError, TypeError):
+            pass
+del _name, _obj
