@@ -1,0 +1,40 @@
+"""nursery's benchmark suite, run as ``python -m bench`` from the repo root.
+
+Each (workload, implementation) measurement runs in a fresh process
+(``bench.worker``); ``bench.suite`` interleaves them over several rounds and
+``bench.report`` turns the samples into JSON, a markdown table and a plot.
+docs/performance.rst explains the method.
+"""
+
+#: Workloads in report order.  "memory" is measured in KiB, the rest in seconds.
+WORKLOADS = ("spawn", "switch", "pingpong", "timeouts", "fanin", "memory")
+
+#: Implementations in report order.  nursery is the one under test; the others
+#: are peers.  uvloop and rloop run the asyncio workloads on their own loops.
+IMPLS = ("nursery", "trio", "asyncio", "uvloop", "rloop")
+
+#: Problem size of each workload (what the number counts is in SIZE_UNITS).
+SIZES = {
+    "spawn": 10_000,
+    "switch": 50_000,
+    "pingpong": 50_000,
+    "timeouts": 50_000,
+    "fanin": 5_000,
+    "memory": 10_000,
+}
+SIZE_UNITS = {
+    "spawn": "no-op tasks started and joined",
+    "switch": "sleep(0) in each of 2 tasks",
+    "pingpong": "round trips between 2 tasks",
+    "timeouts": "timeout scopes around sleep(0)",
+    "fanin": "tasks returning a value to the parent",
+    "memory": "live tasks blocked on an event",
+}
+
+#: Timed repetitions inside one worker process, after one untimed warm-up.
+#: memory is always measured once per process (peak RSS only goes up).
+REPS = 5
+
+#: --quick: sizes and repetitions small enough for a smoke test.
+QUICK_SIZES = {name: max(10, size // 100) for name, size in SIZES.items()}
+QUICK_REPS = 1

@@ -1,0 +1,127 @@
+"""Workloads for asyncio, run on the stock loop, uvloop's or rloop's.
+
+Written the way asyncio code is written today (3.11+): TaskGroup,
+asyncio.timeout, Event.clear(), task results.  The loop is chosen with
+``asyncio.Runner(loop_factory=...)``, the documented way to run on another
+loop, so uvloop and rloop run exactly the same program as stock asyncio.
+"""
+
+import asyncio
+import platform
+
+from bench import rss
+
+
+def loop_factory(impl):
+    """Return (loop factory, version) for IMPL; ImportError if it is missing."""
+    if impl == "asyncio":
+        return None, platform.python_version()
+    if impl == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop, uvloop.__version__
+    if impl == "rloop":
+        import rloop
+
+        return rloop.new_event_loop, rloop.__version__
+    raise ValueError(f"not an asyncio implementation: {impl!r}")
+
+
+def make_run(factory):
+    """Return a ``run(async_fn)`` that runs async_fn() on a new loop."""
+
+    def run(async_fn):
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(async_fn())
+
+    return run
+
+
+async def noop():
+    pass
+
+
+async def spawn(n):
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(n):
+            tg.create_task(noop())
+
+
+async def switch(n):
+    async def yielder():
+        for _ in range(n):
+            await asyncio.sleep(0)
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(yielder())
+        tg.create_task(yielder())
+
+
+async def pingpong(n):
+    # TODO(issue 3): when the trio-shaped side moves to memory channels, the
+    # asyncio side's equivalent is a pair of asyncio.Queue(maxsize=1).
+    has_ball = [asyncio.Event(), asyncio.Event()]
+    ball = 0
+
+    async def player(me):
+        nonlocal ball
+        other = 1 - me
+        for _ in range(n):
+            await has_ball[me].wait()
+            has_ball[me].clear()
+            ball += 1
+            has_ball[other].set()
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(player(0))
+        tg.create_task(player(1))
+        has_ball[0].set()
+    assert ball == 2 * n, ball
+
+
+async def timeouts(n):
+    for _ in range(n):
+        async with asyncio.timeout(60):
+            await asyncio.sleep(0)
+
+
+async def fanin(n):
+    async def child(i):
+        await asyncio.sleep(0)
+        return i
+
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(child(i)) for i in range(n)]
+    total = sum(task.result() for task in tasks)
+    assert total == n * (n - 1) // 2, total
+
+
+async def memory(n):
+    """Return the peak RSS growth, in KiB, while n tasks are blocked."""
+    release = asyncio.Event()
+    blocked = 0
+
+    async def waiter():
+        nonlocal blocked
+        blocked += 1  # no suspension between this and parking in wait()
+        await release.wait()
+
+    baseline = rss.current_kib()
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(n):
+            tg.create_task(waiter())
+        while blocked < n:
+            await asyncio.sleep(0)
+        peak = rss.peak_kib()
+        release.set()
+    return peak - baseline
+
+
+WORKLOADS = {
+    "spawn": spawn,
+    "switch": switch,
+    "pingpong": pingpong,
+    "timeouts": timeouts,
+    "fanin": fanin,
+    "memory": memory,
+}

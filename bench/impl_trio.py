@@ -1,0 +1,105 @@
+"""Workloads for trio-shaped libraries: nursery and trio itself.
+
+nursery's public API mirrors trio's, so one program runs on both and the two
+are compared on exactly the same code.  ``make_workloads(lib)`` returns each
+workload as an async function of its size, to be run inside ``lib.run``.
+"""
+
+from bench import rss
+
+#: The names the workloads use; a library lacking one cannot be measured.
+REQUIRED = ("run", "open_nursery", "sleep", "move_on_after", "Event")
+
+
+def missing_names(lib):
+    return [name for name in REQUIRED if not hasattr(lib, name)]
+
+
+def make_workloads(lib):
+    async def noop():
+        pass
+
+    async def spawn(n):
+        async with lib.open_nursery() as nursery:
+            for _ in range(n):
+                nursery.start_soon(noop)
+
+    async def switch(n):
+        async def yielder():
+            for _ in range(n):
+                await lib.sleep(0)
+
+        async with lib.open_nursery() as nursery:
+            nursery.start_soon(yielder)
+            nursery.start_soon(yielder)
+
+    async def pingpong(n):
+        # TODO(issue 3): once nursery has memory channels, hand the ball over a
+        # pair of open_memory_channel(0) channels instead: that is the
+        # idiomatic trio program.  Until then, an Event per hand-off; trio's
+        # Event cannot be cleared, so each player re-creates its own after
+        # waking (safe: the other player only sets it after our next move).
+        has_ball = [lib.Event(), lib.Event()]
+        ball = 0
+
+        async def player(me):
+            nonlocal ball
+            other = 1 - me
+            for _ in range(n):
+                await has_ball[me].wait()
+                has_ball[me] = lib.Event()
+                ball += 1
+                has_ball[other].set()
+
+        async with lib.open_nursery() as nursery:
+            nursery.start_soon(player, 0)
+            nursery.start_soon(player, 1)
+            has_ball[0].set()
+        assert ball == 2 * n, ball
+
+    async def timeouts(n):
+        for _ in range(n):
+            with lib.move_on_after(60):
+                await lib.sleep(0)
+
+    async def fanin(n):
+        results = [None] * n
+
+        async def child(i):
+            await lib.sleep(0)
+            results[i] = i
+
+        async with lib.open_nursery() as nursery:
+            for i in range(n):
+                nursery.start_soon(child, i)
+        total = sum(results)
+        assert total == n * (n - 1) // 2, total
+
+    async def memory(n):
+        """Return the peak RSS growth, in KiB, while n tasks are blocked."""
+        release = lib.Event()
+        blocked = 0
+
+        async def waiter():
+            nonlocal blocked
+            blocked += 1  # no checkpoint between this and parking in wait()
+            await release.wait()
+
+        baseline = rss.current_kib()
+        async with lib.open_nursery() as nursery:
+            for _ in range(n):
+                nursery.start_soon(waiter)
+            while blocked < n:
+                await lib.sleep(0)
+            peak = rss.peak_kib()
+            release.set()
+        return peak - baseline
+
+    return {
+        "spawn": spawn,
+        "switch": switch,
+        "pingpong": pingpong,
+        "timeouts": timeouts,
+        "fanin": fanin,
+        "memory": memory,
+    }

@@ -1,0 +1,179 @@
+"""Turn raw samples into medians and ratios, a markdown report and a plot."""
+
+import math
+from statistics import median
+
+#: Tick marks of the plot's log-scaled ratio axis.
+TICKS = (1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 1, 1.5, 2, 3, 4, 6, 8)
+
+TIME_KEYS = ("cpu", "wall")
+
+
+def summarize(data):
+    """Add medians, nursery's ratios to each peer and everyone's ratio to asyncio.
+
+    Ratios are "how many times faster (or smaller) than": peer / nursery for
+    nursery's ratios, asyncio / impl for the ratios to asyncio, so >1 is
+    better for the implementation named second.
+    """
+    for workload, cells in data["results"].items():
+        key = "kib" if workload == "memory" else "cpu"
+        for cell in cells.values():
+            if cell["status"] == "ok":
+                for k in ("kib",) if workload == "memory" else TIME_KEYS:
+                    cell[f"median_{k}"] = median(cell[k])
+        headline = {impl: cell[f"median_{key}"] for impl, cell in cells.items() if cell["status"] == "ok"}
+        data.setdefault("ratios", {})[workload] = _ratios(headline, "nursery", to_base=False)
+        data.setdefault("vs_asyncio", {})[workload] = _ratios(headline, "asyncio", to_base=True)
+    return data
+
+
+def _ratios(values, base, to_base):
+    if not values.get(base):
+        return {}
+    return {
+        impl: (values[base] / v if to_base else v / values[base])
+        for impl, v in values.items()
+        if impl != base and v > 0
+    }
+
+
+def markdown(data):
+    impls = list(data["impls"])
+    peers = [impl for impl in impls if impl != "nursery"]
+    workloads = list(data["results"])
+    timed = [w for w in workloads if w != "memory"]
+    memory = [w for w in workloads if w == "memory"]
+    versions = ", ".join(f"{impl} {p.get('version', p['status'])}" for impl, p in data["impls"].items())
+    machine = data["machine"]
+    lines = [
+        "# nursery benchmark results",
+        "",
+        f"- date: {data['date']}",
+        f"- machine: {machine['platform']}, {machine['cpu_count']} CPUs, {machine['processor']}",
+        f"- python: {data['python'].split()[0]} ({data['python_implementation']})",
+        f"- command: `{data['command']}` at commit {data.get('commit') or 'unknown'}",
+        f"- versions: {versions}",
+        (
+            f"- method: {data['rounds']} round(s) of fresh processes, each running {data['reps']} timed "
+            "repetition(s) after a warm-up; medians over all samples"
+        ),
+        "",
+    ]
+
+    def value(key, scale, fmt):
+        def column(w, impl):
+            cell = data["results"][w][impl]
+            return fmt.format(cell[key] * scale) if cell["status"] == "ok" else cell["status"]
+
+        return column
+
+    def ratio(table):
+        def column(w, impl):
+            r = data[table][w].get(impl)
+            return "–" if r is None else f"{r:.2f}×"
+
+        return column
+
+    vs_nursery = [(f"{p} ÷ nursery", p, ratio("ratios")) for p in peers]
+    if timed:
+        cpu_ms = value("median_cpu", 1000, "{:.1f}")
+        lines += _table(
+            "Time: median CPU ms per run (lower is better), and nursery's ratios "
+            "(peer ÷ nursery, >1: nursery is faster)",
+            data,
+            timed,
+            [(impl, impl, cpu_ms) for impl in impls] + vs_nursery,
+        )
+    if memory:
+        kib = value("median_kib", 1, "{:,.0f}")
+        lines += _table(
+            "Memory: peak RSS growth in KiB (lower is better), and nursery's ratios "
+            "(peer ÷ nursery, >1: nursery is smaller)",
+            data,
+            memory,
+            [(impl, impl, kib) for impl in impls] + vs_nursery,
+        )
+    lines += _table(
+        "Relative to asyncio (asyncio ÷ implementation, >1: faster or smaller than asyncio)",
+        data,
+        workloads,
+        [(impl, impl, ratio("vs_asyncio")) for impl in impls if impl != "asyncio"],
+    )
+    if timed:
+        wall_ms = value("median_wall", 1000, "{:.1f}")
+        lines += _table(
+            "Wall time: median ms per run (noisier than CPU time)",
+            data,
+            timed,
+            [(impl, impl, wall_ms) for impl in impls],
+        )
+    problems = [
+        f"- {impl}: {probe['status']}: {probe.get('error') or probe.get('reason')}"
+        for impl, probe in data["impls"].items()
+        if probe["status"] != "ok"
+    ] + [
+        f"- {impl} / {w}: {cell['status']}: {cell.get('error') or cell.get('reason')}"
+        for w, cells in data["results"].items()
+        for impl, cell in cells.items()
+        if cell["status"] != "ok" and data["impls"][impl]["status"] == "ok"
+    ]
+    if problems:
+        lines += ["## Not measured", "", *problems, ""]
+    return "\n".join(lines)
+
+
+def _table(title, data, workloads, columns):
+    """A markdown table: a row per workload, a column per (header, impl, column(w, impl))."""
+    header = ["workload", *(name for name, _, _ in columns)]
+    lines = [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for w in workloads:
+        row = [f"{w} ({data['sizes'][w]:,})", *(column(w, impl) for _, impl, column in columns)]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines + [""]
+
+
+def plot(data, path):
+    """Grouped bars of each implementation's ratio to asyncio; False without matplotlib."""
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workloads = list(data["results"])
+    impls = [impl for impl in data["impls"] if impl != "asyncio"]
+    width = 0.8 / max(len(impls), 1)
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
+    ratios = []
+    for i, impl in enumerate(impls):
+        xs, ys = [], []
+        for j, w in enumerate(workloads):
+            ratio = data["vs_asyncio"][w].get(impl)
+            if ratio is not None:
+                xs.append(j + (i - (len(impls) - 1) / 2) * width)
+                ys.append(ratio)
+        ratios += ys
+        # Bars grow from 1.0, up for better than asyncio and down for worse.
+        label = impl if ys else f"{impl} (not measured)"
+        bars = ax.bar(xs, [y - 1 for y in ys], width, bottom=1, label=label, color=f"C{i}")
+        ax.bar_label(bars, labels=[f"{y:.2f}" for y in ys], fontsize=7, padding=1)
+    ax.axhline(1.0, color="black", linewidth=1)
+    # A log scale shows 2x faster and 2x slower as bars of the same length.
+    ax.set_yscale("log")
+    span = max([abs(math.log(r)) for r in ratios] + [math.log(1.5)]) * 1.15
+    ax.set_ylim(math.exp(-span), math.exp(span))
+    ticks = [t for t in TICKS if math.exp(-span) <= t <= math.exp(span)]
+    ax.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FixedFormatter([f"{t:.2g}" for t in ticks]))
+    ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xticks(range(len(workloads)), workloads)
+    ax.set_ylabel("asyncio ÷ implementation\n(>1: faster, or less memory, than asyncio)")
+    ax.set_title(f"nursery benchmarks, {data['date'][:10]}, Python {data['python'].split()[0]}, median CPU time")
+    ax.legend(ncols=len(impls), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), frameon=False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return True
