@@ -90,7 +90,7 @@ class GuestRun:
                 self._io_waiter.wait(timeout)
                 return
             events = runner.io.get_events(0) if runner.io.busy else ()
-            runner.process_events(events, 0)
+            runner.process_events(events, idle)
         finally:
             STATE.runner = None
         self._after_tick()

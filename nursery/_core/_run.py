@@ -485,7 +485,7 @@ class Runner:
                 self.instruments.call("after_io_wait", timeout)
             self.process_events(events, idle)
         else:
-            self.process_events((), 0)
+            self.process_events((), idle)
 
     def process_events(self, events: Any, idle: int) -> None:
         """Everything a tick does after the I/O wait: wake I/O waiters, take

@@ -10,13 +10,23 @@ from ._state import current_runner
 __all__ = ["format_task_tree"]
 
 
+_KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
 def _where(task: Any) -> str:
+    # The innermost frame outside the kernel is where the user's code
+    # awaits; the kernel frame below it says what it is waiting in.
     frames = list(task.iter_await_frames())
     if not frames:
-        return "not started" if getattr(task.coro, "cr_frame", None) is not None else "finished"
-    frame, lineno = frames[-1]
+        return "finished"
+    user = [f for f in frames if os.path.dirname(os.path.abspath(f[0].f_code.co_filename)) != _KERNEL_DIR]
+    frame, lineno = (user or frames)[-1]
     code = frame.f_code
-    return f"{code.co_name} at {os.path.basename(code.co_filename)}:{lineno}"
+    text = f"{code.co_name} at {os.path.basename(code.co_filename)}:{lineno}"
+    inner = frames[frames.index((frame, lineno)) + 1 :] if user else []
+    if inner:
+        text += f" (in {inner[0][0].f_code.co_name})"
+    return text
 
 
 def _state(task: Any, runner: Any) -> str:
