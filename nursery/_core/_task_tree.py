@@ -20,10 +20,12 @@ def _where(task: Any) -> str:
     if not frames:
         return "finished"
     user = [f for f in frames if os.path.dirname(os.path.abspath(f[0].f_code.co_filename)) != _KERNEL_DIR]
-    frame, lineno = (user or frames)[-1]
+    # A task whose function is itself a kernel one (start_soon(sleep, 5)):
+    # name that function, not the innermost trap.
+    frame, lineno = user[-1] if user else frames[0]
     code = frame.f_code
     text = f"{code.co_name} at {os.path.basename(code.co_filename)}:{lineno}"
-    inner = frames[frames.index((frame, lineno)) + 1 :] if user else []
+    inner = frames[frames.index((frame, lineno)) + 1 :]
     if inner:
         text += f" (in {inner[0][0].f_code.co_name})"
     return text
