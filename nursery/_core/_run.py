@@ -558,7 +558,13 @@ class Runner:
         self.root_scope = root
         self.init_task = task
         self.n_tasks += 1
+        # Instruments see the root task like any other: spawned, scheduled,
+        # ..., exited (so a live-task count never goes negative).
+        if "task_spawned" in self.instruments:
+            self.instruments.call("task_spawned", task)
         self.ready.append(task)
+        if "task_scheduled" in self.instruments:
+            self.instruments.call("task_scheduled", task)
 
     def finish(self) -> None:
         """Release the run's resources; called once, however the run ended."""
