@@ -233,20 +233,23 @@ class Runner:
         try:
             result = abort(raise_cancel)
         except BaseException as exc:
-            task._abort_func = abort
             self.crash(NurseryInternalError(f"abort function {abort!r} raised"), exc)
-            return
-        if result is Abort.SUCCEEDED:
+            result = None
+        else:
+            if result is not Abort.SUCCEEDED and result is not Abort.FAILED:
+                self.crash(NurseryInternalError(f"abort function {abort!r} returned {result!r}, not an Abort"), None)
+                result = None
+        # A broken abort function (result None here) crashed the run; its
+        # wait is abandoned as if it had succeeded, so that the task unwinds
+        # and the run finishes instead of hanging with the task blocked.
+        if result is not Abort.FAILED and task._abort_func is _ABORTING:
             task._abort_func = None
             task._throw_exc = Cancelled._create()
             self.ready.append(task)
             if self.instruments and "task_scheduled" in self.instruments:
                 self.instruments.call("task_scheduled", task)
-        else:
-            if result is not Abort.FAILED:
-                self.crash(NurseryInternalError(f"abort function {abort!r} returned {result!r}, not an Abort"), None)
-            if task._abort_func is _ABORTING:
-                task._abort_func = abort
+        elif task._abort_func is _ABORTING:
+            task._abort_func = abort
 
     def call_soon(self, fn: Callable[..., Any], args: tuple, context: contextvars.Context | None) -> Callback:
         callback = Callback(fn, args, context)
