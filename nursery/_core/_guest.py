@@ -142,6 +142,12 @@ def start_guest_run(
     """
     if run_sync_soon_not_threadsafe is None:
         run_sync_soon_not_threadsafe = run_sync_soon_threadsafe
+    if STATE.runner is not None:
+        # Checked before the Runner exists, so that its fds are not leaked.
+        raise RuntimeError(
+            "start_guest_run() was called while another nursery run is active in this thread; "
+            "start the guest from the host loop's own code, outside any nursery run"
+        )
     runner = Runner(clock=clock, instruments=instruments, random_seed=random_seed)
     guest = GuestRun(runner, run_sync_soon_threadsafe, run_sync_soon_not_threadsafe, done_callback)
     guest._enter()
