@@ -383,7 +383,7 @@ class Runner:
                     message = task._ctx_run(task._coro_send, task._send_value)
                 else:
                     task._throw_exc = None
-                    message = task._ctx_run(task._coro_throw, exc)
+                    message = task._ctx_run(task.coro.throw, exc)
             except StopIteration as stop:
                 self._task_exited(task, stop.value, None)
                 continue
@@ -428,7 +428,7 @@ class Runner:
                     message = task._ctx_run(task._coro_send, task._send_value)
                 else:
                     task._throw_exc = None
-                    message = task._ctx_run(task._coro_throw, exc)
+                    message = task._ctx_run(task.coro.throw, exc)
             except StopIteration as stop:
                 message = stop
                 self._task_exited(task, stop.value, None)
@@ -470,7 +470,10 @@ class Runner:
                 timeout = cushion
                 idle = 1
         mock = self._mock_clock
-        if mock is not None and mock._autojump_threshold < timeout:
+        # Autojump only when there is a deadline to jump to: otherwise a
+        # threshold of 0 would make the loop spin without ever sleeping (and
+        # never let a wait_all_tasks_blocked cushion elapse).
+        if mock is not None and deadline != inf and mock._autojump_threshold < timeout:
             timeout = mock._autojump_threshold
             idle = 2
         return timeout, idle

@@ -8,7 +8,11 @@ if TYPE_CHECKING:
     from types import FrameType
     from ._nursery import Nursery
 
+from ._traps import Abort
+
 __all__ = ["Task"]
+
+_ABORT_SUCCEEDED = Abort.SUCCEEDED
 
 
 def _name_of(fn: Any) -> str:
@@ -42,7 +46,6 @@ class Task:
         "_abort_func",
         "_ctx_run",
         "_coro_send",
-        "_coro_throw",
         "custom_sleep_data",
         "__weakref__",
     )
@@ -63,12 +66,19 @@ class Task:
         # Not None exactly while the task is blocked in wait_task_rescheduled.
         self._abort_func = None
         # Bound once here so that a task step does no attribute lookups on
-        # the coroutine. Benchmarks: switch, pingpong.
+        # the coroutine (benchmarks: switch, pingpong). Not coro.throw: it
+        # is rarely needed, and each bound method costs 72 bytes per task
+        # (benchmark: memory).
         self._ctx_run = context.run
         self._coro_send = coro.send
-        self._coro_throw = coro.throw
         #: Free for whatever code blocks the task to record why.
         self.custom_sleep_data: Any = None
+
+    def _leave_parking_lot(self, raise_cancel: Any) -> Any:
+        # The abort function of a task parked in a ParkingLot (which records
+        # itself in custom_sleep_data, and updates it on repark).
+        del self.custom_sleep_data._parked[self]
+        return _ABORT_SUCCEEDED
 
     @property
     def name(self) -> str:

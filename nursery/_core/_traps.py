@@ -94,7 +94,10 @@ async def checkpoint_if_cancelled() -> None:
         await _yield(None)
 
 
-async def wait_task_rescheduled(abort_func: Callable[[Callable[[], Any]], Abort]) -> Any:
+# Hot path (every blocking wait). A generator rather than an async def, so
+# that a blocked task carries one frame less. Benchmarks: pingpong, memory.
+@types.coroutine
+def wait_task_rescheduled(abort_func: Callable[[Callable[[], Any]], Abort]) -> Any:
     """Block the current task until :func:`reschedule` is called on it, and
     return (or raise) what was passed there.
 
@@ -109,7 +112,7 @@ async def wait_task_rescheduled(abort_func: Callable[[Callable[[], Any]], Abort]
         raise no_run_error("wait_task_rescheduled()")
     if not callable(abort_func):
         raise TypeError(f"abort_func must be callable, got {abort_func!r}")
-    return await _yield(abort_func)
+    return (yield abort_func)
 
 
 def raise_cancel() -> Any:
