@@ -62,6 +62,12 @@ class _TaskStatus:
         self._called = True
         self._value = value
         old = self._old_nursery
+        if old._cancel_scope._effectively_cancelled:
+            # The caller is cancelled: leave the task under it. Moving it
+            # could carry a propagating Cancelled into the target nursery,
+            # where no cancelled scope would catch it and it would cancel
+            # the target's other tasks. start() waits for the task instead.
+            return
         (task,) = old._children
         # The task and every scope it opened move from the private nursery
         # that start() made to the target nursery: from now on the target's
@@ -100,6 +106,7 @@ class Nursery:
         "_body_running",
         "_waiting_in_aexit",
         "_closed",
+        "_pending_starts",
         "__weakref__",
     )
 
@@ -114,6 +121,9 @@ class Nursery:
         self._body_running = True
         self._waiting_in_aexit = False
         self._closed = False
+        # start() calls still waiting for started(): the nursery stays open
+        # for them, so that started() always has somewhere to move the task.
+        self._pending_starts = 0
 
     @property
     def cancel_scope(self) -> CancelScope:
@@ -149,10 +159,12 @@ class Nursery:
         Until it calls ``started()``, the task runs as a child of the caller:
         the caller's cancellation reaches it, and an exception it raises is
         raised here directly. If it returns without calling ``started()``,
-        :exc:`RuntimeError` is raised.
+        :exc:`RuntimeError` is raised. This nursery stays open while a
+        ``start()`` into it is pending, even if its block has finished.
         """
         if self._closed:
             raise RuntimeError(_CLOSED_MESSAGE)
+        self._pending_starts += 1
         try:
             async with open_nursery() as old_nursery:
                 status = _TaskStatus(old_nursery, self)
@@ -169,6 +181,9 @@ class Nursery:
                     exc.__context__ = group.__context__
                     del exc, group
             raise
+        finally:
+            self._pending_starts -= 1
+            self._check_closed()
         if not status._called:
             raise RuntimeError(
                 f"{task.name} returned without calling task_status.started(); a "
@@ -190,7 +205,7 @@ class Nursery:
         self._check_closed()
 
     def _check_closed(self) -> None:
-        if not self._body_running and not self._children:
+        if not self._body_running and not self._children and not self._pending_starts:
             self._closed = True
             if self._waiting_in_aexit:
                 self._waiting_in_aexit = False
