@@ -40,9 +40,10 @@ def move_on_at(deadline: float, *, shield: bool = False) -> CancelScope:
 def move_on_after(seconds: float, *, shield: bool = False) -> CancelScope:
     """A cancel scope with a deadline *seconds* after it is entered (see
     :func:`move_on_at`)."""
-    if seconds.__class__ is not float or not seconds >= 0:
+    cls = seconds.__class__
+    if (cls is not float and cls is not int) or not seconds >= 0:
         seconds = _check_seconds(seconds, "move_on_after")
-    return CancelScope(relative_deadline=seconds, shield=shield)
+    return CancelScope._with_relative_deadline(seconds, shield)
 
 
 class _FailScope:

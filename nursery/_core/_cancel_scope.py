@@ -111,6 +111,27 @@ class CancelScope:
         self._state = _NEW
         self._timer_seq = 0
 
+    @classmethod
+    def _with_relative_deadline(cls, seconds: float, shield: bool) -> CancelScope:
+        # For callers that validated *seconds* already (move_on_after): the
+        # constructor's checks are a third of the cost of a short scope.
+        # Benchmark: timeouts.
+        self = cls.__new__(cls)
+        self._deadline = inf
+        self._relative_deadline = seconds
+        self._shield = bool(shield)
+        self._cancel_called = False
+        self.cancelled_caught = False
+        self._effectively_cancelled = False
+        self._parent = None
+        self._children = None
+        self._owner = None
+        self._nursery = None
+        self._runner = None
+        self._state = _NEW
+        self._timer_seq = 0
+        return self
+
     # ------------------------------------------------------------------
     # entering and leaving
 
@@ -135,8 +156,14 @@ class CancelScope:
         )
         task._cancel_scope = self
         if self._relative_deadline != inf:
-            self._deadline = runner.clock.current_time() + self._relative_deadline
-        if self._deadline != inf:
+            if self._relative_deadline > 0:
+                self._deadline = deadline = runner.clock.current_time() + self._relative_deadline
+                if not self._cancel_called:
+                    runner.timers.add(deadline, self)
+            else:
+                self._deadline = runner.clock.current_time()
+                self.cancel()
+        elif self._deadline != inf:
             self._register_deadline()
         return self
 

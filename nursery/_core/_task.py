@@ -44,7 +44,6 @@ class Task:
         "_send_value",
         "_throw_exc",
         "_abort_func",
-        "_ctx_run",
         "_coro_send",
         "custom_sleep_data",
         "__weakref__",
@@ -60,16 +59,17 @@ class Task:
         self._parent_nursery = parent_nursery
         self._eventual_parent_nursery = None
         self._child_nurseries: list[Nursery] = []
-        self._cancel_scope = None
+        # The innermost cancel scope the task is in; it starts in its
+        # nursery's scope (the root task's is set by the runner).
+        self._cancel_scope = None if parent_nursery is None else parent_nursery._cancel_scope
         self._send_value = None
         self._throw_exc: BaseException | None = None
         # Not None exactly while the task is blocked in wait_task_rescheduled.
         self._abort_func = None
-        # Bound once here so that a task step does no attribute lookups on
-        # the coroutine (benchmarks: switch, pingpong). Not coro.throw: it
-        # is rarely needed, and each bound method costs 72 bytes per task
-        # (benchmark: memory).
-        self._ctx_run = context.run
+        # Bound once here: a task step passes it to context.run(), and a
+        # bound method made per step would cost an allocation each time
+        # (benchmarks: switch, pingpong). Only send: each bound method costs
+        # 72 bytes per task (benchmark: memory), and throw is rare.
         self._coro_send = coro.send
         #: Free for whatever code blocks the task to record why.
         self.custom_sleep_data: Any = None
