@@ -264,18 +264,21 @@ class CancelScope:
                 )
             abandoned.append(inner)
             inner = inner._parent
+        # Formatted before the scopes are closed, so the reprs show them as
+        # they were (active), not as "exited".
+        message = (
+            f"cancel scopes exited out of order in task {task.name!r}: {self!r} was "
+            f"exited while {abandoned[-1]!r}, entered inside it, was still open. This "
+            "usually means a cancel scope or nursery was held open across a 'yield' "
+            "in an async generator; use an async context manager instead, or keep "
+            "the scope inside the generator's body between yields"
+        )
         for scope in abandoned:
             task._cancel_scope = scope._parent
             scope._detach()
         task._cancel_scope = self._parent
         self._detach()
-        raise RuntimeError(
-            f"cancel scopes exited out of order in task {task.name!r}: {self!r} was "
-            f"exited while {abandoned[0]!r}, entered inside it, was still open. This "
-            "usually means a cancel scope or nursery was held open across a 'yield' "
-            "in an async generator; use an async context manager instead, or keep "
-            "the scope inside the generator's body between yields"
-        )
+        raise RuntimeError(message)
 
     # ------------------------------------------------------------------
     # cancellation
