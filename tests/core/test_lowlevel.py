@@ -1067,8 +1067,11 @@ async def test_format_task_tree_scope_notes(mock_clock):
         n.cancel_scope.deadline = 12.25
         await wait_all_tasks_blocked()
         assert "nursery [deadline=12.250]" in lowlevel.format_task_tree()
-        n.cancel_scope.shield = True
+        n.cancel_scope.deadline = math.inf
         n.cancel_scope.cancel()
+        assert "nursery [cancelled]" in lowlevel.format_task_tree()
+        n.cancel_scope.shield = True
+        n.cancel_scope.deadline = 12.25
         tree = lowlevel.format_task_tree()
         assert "nursery [cancelled, shielded, deadline=12.250]" in tree
         # The cancelled task is ready (to receive Cancelled), not blocked.
