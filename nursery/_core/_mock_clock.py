@@ -4,6 +4,7 @@ be jumped by hand, or jump by itself whenever every task is blocked."""
 from __future__ import annotations
 
 import time
+import weakref
 from math import inf
 
 from ._clock import Clock
@@ -23,10 +24,13 @@ class MockClock(Clock):
     and deterministically.
     """
 
-    __slots__ = ("_real_base", "_virtual_base", "_rate", "_autojump_threshold", "_real_clock")
+    __slots__ = ("_real_base", "_virtual_base", "_rate", "_autojump_threshold", "_real_clock", "_runner_ref")
 
     def __init__(self, rate: float = 0.0, autojump_threshold: float = inf) -> None:
         self._real_clock = time.perf_counter
+        # The run using this clock (set by start_clock), so that a change of
+        # threshold can wake its loop even from another thread.
+        self._runner_ref: weakref.ref | None = None
         self._real_base = 0.0
         self._virtual_base = 0.0
         self._rate = 0.0
@@ -64,14 +68,15 @@ class MockClock(Clock):
         if not new >= 0:
             raise ValueError(f"autojump_threshold must be a non-negative number, got {new!r}")
         self._autojump_threshold = new
-        runner = STATE.runner
+        runner = None if self._runner_ref is None else self._runner_ref()
         if runner is not None and runner.clock is self:
             # The loop may be asleep with a timeout computed from the old
-            # threshold.
+            # threshold. (Waking a finished run is a harmless no-op.)
             runner.force_wakeup()
 
     def start_clock(self) -> None:
-        pass
+        runner = STATE.runner
+        self._runner_ref = None if runner is None else weakref.ref(runner)
 
     def current_time(self) -> float:
         return self._virtual_base + self._rate * (self._real_clock() - self._real_base)
