@@ -19,6 +19,8 @@ __all__ = [
 
 def _check_seconds(seconds: float, what: str) -> float:
     try:
+        if isinstance(seconds, (str, bytes)):
+            raise TypeError  # float("5") works, but a string is a mistake
         seconds = float(seconds)
     except (TypeError, ValueError):
         raise TypeError(f"{what}() takes a number of seconds, got {seconds!r}") from None

@@ -42,6 +42,8 @@ _NEW, _ACTIVE, _EXITED = 0, 1, 2
 
 def _check_deadline(value: float, what: str) -> float:
     try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError  # float("5") works, but a string is a mistake
         value = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{what} must be a number, got {value!r}") from None
@@ -137,7 +139,7 @@ class CancelScope:
 
     # Hot path (every move_on_after/fail_after block). Benchmark: timeouts.
     def __enter__(self) -> CancelScope:
-        runner = current_runner("entering a CancelScope")
+        runner = current_runner("CancelScope.__enter__() (with CancelScope(), move_on_after(), fail_after(), ...)")
         task = runner.current_task
         if task is None:
             raise RuntimeError("a CancelScope can only be entered from inside a task")

@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable, Generic, Protocol, TypeVar
 from ._cancel_scope import CancelScope
 from ._exceptions import Cancelled
 from ._state import current_runner
-from ._traps import Abort, checkpoint, wait_task_rescheduled
+from ._traps import Abort, cancel_shielded_checkpoint, wait_task_rescheduled
 
 __all__ = ["Nursery", "open_nursery", "TaskStatus", "TASK_STATUS_IGNORED"]
 
@@ -227,11 +227,14 @@ class Nursery:
             self._waiting_in_aexit = True
             await wait_task_rescheduled(self._abort_wait)
         else:
-            # Nothing to wait for, but leaving a nursery is a checkpoint.
-            try:
-                await checkpoint()
-            except BaseException as exc:
-                self._add_exc(exc)
+            # Nothing to wait for, but leaving a nursery is a checkpoint. The
+            # Cancelled is made here rather than thrown into the task: a step
+            # that starts with coro.throw() makes CPython chain whatever leaves
+            # __aexit__ (our group) to the body's exception as __context__,
+            # so tracebacks would show the body's exception twice.
+            await cancel_shielded_checkpoint()
+            if self._cancel_scope._effectively_cancelled:
+                self._add_exc(Cancelled._create())
         if self._pending_excs:
             excs, self._pending_excs = self._pending_excs, []
             return BaseExceptionGroup("Exceptions from nursery", excs)

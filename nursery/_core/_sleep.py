@@ -36,6 +36,13 @@ async def sleep_until(deadline: float) -> None:
     """Sleep until the run's clock reaches *deadline* (see
     :func:`current_time`). A checkpoint, even if the deadline has passed."""
     runner = current_runner("sleep_until()")
+    if deadline.__class__ is not float and deadline.__class__ is not int:
+        try:
+            if isinstance(deadline, (str, bytes)):
+                raise TypeError
+            deadline = float(deadline)
+        except (TypeError, ValueError):
+            raise TypeError(f"sleep_until() takes a deadline in seconds (a number), got {deadline!r}") from None
     if deadline != deadline:
         raise ValueError("sleep_until() deadline must not be NaN")
     if deadline <= runner.clock.current_time():
@@ -70,6 +77,8 @@ def sleep(seconds: float) -> Awaitable[None]:
         return checkpoint()
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
         try:
+            if isinstance(seconds, (str, bytes)):
+                raise TypeError  # float("5") works, but a string is a mistake
             seconds = float(seconds)
         except (TypeError, ValueError):
             raise TypeError(f"sleep() takes a number of seconds, got {seconds!r}") from None

@@ -307,6 +307,48 @@ async def test_nested_shield_inside_unshielded_inside_shield():
     assert not outer.cancelled_caught
 
 
+async def test_unshielding_a_nursery_scope_cancels_its_children():
+    log = []
+
+    async def child(i):
+        try:
+            await nursery.sleep_forever()
+        finally:
+            log.append(i)
+
+    with nursery.CancelScope() as outer:
+        async with nursery.open_nursery() as n:
+            n.cancel_scope.shield = True
+            n.start_soon(child, 0)
+            n.start_soon(child, 1)
+            outer.cancel()
+            await wait_all_tasks_blocked()
+            assert log == []
+            n.cancel_scope.shield = False
+            await lowlevel.checkpoint()
+            log.append("not reached")  # pragma: no cover
+    assert sorted(log) == [0, 1]
+    assert outer.cancelled_caught
+    assert not n.cancel_scope.cancelled_caught
+
+
+async def test_deadline_moved_into_the_past_by_another_task(autojump_clock):
+    log = []
+
+    async def sleeper(holder):
+        with nursery.CancelScope() as scope:
+            holder.append(scope)
+            await nursery.sleep_forever()
+        log.append(("woke", nursery.current_time(), scope.cancelled_caught))
+
+    holder = []
+    async with nursery.open_nursery() as n:
+        n.start_soon(sleeper, holder)
+        await nursery.sleep(4)
+        holder[0].deadline = 1
+    assert log == [("woke", 4, True)]
+
+
 async def test_shield_must_be_bool():
     scope = nursery.CancelScope()
     with pytest.raises(TypeError, match="shield must be a bool, got 1"):
@@ -784,6 +826,9 @@ async def test_cancelled_group_partly_caught():
     assert scope.cancelled_caught
     assert not n.cancel_scope.cancelled_caught
     assert sorted(cleanup) == [0, 1]
+    # The remainder is raised as itself, not chained to the group it was
+    # split from.
+    assert group.__context__ is None
 
 
 async def test_group_of_only_cancelled_is_swallowed_entirely():

@@ -383,6 +383,42 @@ async def test_three_levels_of_nesting():
     assert str(leaf) == "deep"
 
 
+async def test_keyboard_interrupt_from_body_makes_base_exception_group():
+    cleaned = []
+
+    async def sleeper():
+        try:
+            await nursery.sleep_forever()
+        finally:
+            cleaned.append(True)
+
+    with pytest.raises(BaseExceptionGroup) as info:
+        async with nursery.open_nursery() as n:
+            n.start_soon(sleeper)
+            await wait_all_tasks_blocked()
+            raise KeyboardInterrupt
+    assert not isinstance(info.value, ExceptionGroup)
+    assert [type(e) for e in info.value.exceptions] == [KeyboardInterrupt]
+    assert cleaned == [True]
+
+
+async def test_group_is_not_chained_to_the_body_exception():
+    # The body's exception is inside the group already; the group must not
+    # also carry it as __context__ (tracebacks would show it twice).
+    async def crasher():
+        raise KeyError("child")
+
+    with pytest.raises(ExceptionGroup) as info:
+        async with nursery.open_nursery() as n:
+            n.start_soon(crasher)
+            with nursery.CancelScope(shield=True):
+                await wait_all_tasks_blocked()
+            raise ValueError("body")
+    assert [type(e) for e in info.value.exceptions] == [KeyError, ValueError]
+    assert info.value.__context__ is None
+    assert info.value.__cause__ is None
+
+
 async def test_keyboard_interrupt_from_child_makes_base_exception_group():
     async def ki():
         raise KeyboardInterrupt
@@ -958,32 +994,34 @@ async def test_nursery_opened_before_started_moves_with_task(autojump_clock):
     assert log == [("grandchild finally", 3)]
 
 
-async def test_moved_scope_into_already_cancelled_target():
+async def test_started_into_already_cancelled_target():
     log = []
 
     async def f(task_status=nursery.TASK_STATUS_IGNORED):
-        with nursery.CancelScope(shield=True):
-            # Shielded so that the caller's cancellation (from the target
-            # being cancelled) cannot stop us before started().
-            await lowlevel.checkpoint()
+        await lowlevel.checkpoint()
         with nursery.CancelScope() as scope:
             task_status.started()
             try:
                 await lowlevel.checkpoint()
             except nursery.Cancelled:
-                log.append("cancelled")
+                log.append(("cancelled in target", lowlevel.current_task().parent_nursery is target))
                 raise
         log.append(("not reached", scope))  # pragma: no cover
 
     async def caller(target):
         await target.start(f)
+        log.append("start returned")
 
-    async with nursery.open_nursery() as target:
-        async with nursery.open_nursery() as other:
+    async with nursery.open_nursery() as other:
+        async with nursery.open_nursery() as target:
             target.cancel_scope.cancel()
+            # The caller is outside the target, so it is not cancelled; the
+            # cancelled target stays open for the pending start().
             other.start_soon(caller, target)
-        # target is cancelled, but its block has not exited yet: it is open.
-    assert log == ["cancelled"]
+            with nursery.CancelScope(shield=True):
+                await lowlevel.checkpoint()  # let the caller call start()
+    assert log == ["start returned", ("cancelled in target", True)]
+    assert target.cancel_scope.cancelled_caught
 
 
 async def test_exception_before_started_is_raised_directly():
