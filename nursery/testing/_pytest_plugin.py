@@ -41,6 +41,12 @@ def pytest_configure(config: pytest.Config) -> None:
     mode = config.getini("nursery_mode")
     if mode not in ("auto", "strict"):
         raise pytest.UsageError(f"nursery_mode must be 'auto' or 'strict', got {mode!r}")
+    seed = config.getini("nursery_random_seed")
+    if seed:
+        try:
+            int(seed)
+        except ValueError:
+            raise pytest.UsageError(f"nursery_random_seed must be an integer, got {seed!r}") from None
 
 
 def _applies(item: Any) -> bool:
@@ -71,8 +77,27 @@ class _AsyncFixture:
 @pytest.hookimpl(wrapper=True)
 def pytest_fixture_setup(fixturedef: Any, request: Any) -> Any:
     func = fixturedef.func
-    if not _is_async(func) or not _applies(request.node):
+    if not _applies(request.node):
         return (yield)
+    if not _is_async(func):
+        # A sync fixture runs before the test's run starts, so it cannot use
+        # an async fixture's value: say so, instead of handing it the
+        # placeholder.
+        for name in fixturedef.argnames:
+            if isinstance(request.getfixturevalue(name), _AsyncFixture):
+                raise pytest.UsageError(
+                    f"fixture {fixturedef.argname!r} is not async but depends on async fixture "
+                    f"{name!r}; async fixtures only exist inside the test's run, so make "
+                    f"{fixturedef.argname!r} an async fixture too"
+                )
+        return (yield)
+    test = getattr(request.node, "obj", None)
+    if fixturedef.scope == "function" and not inspect.iscoroutinefunction(test):
+        raise pytest.UsageError(
+            f"async fixture {fixturedef.argname!r} was requested by {request.node.name}, which is "
+            "not an async test; async fixtures are set up inside the test's nursery.run, so "
+            "only 'async def' tests can use them"
+        )
     if fixturedef.scope != "function":
         raise pytest.UsageError(
             f"async fixture {fixturedef.argname!r} has scope {fixturedef.scope!r}; under "
@@ -103,7 +128,34 @@ def autojump_clock() -> MockClock:
     return MockClock(autojump_threshold=0)
 
 
+class _FixtureContext:
+    """Wraps an async generator fixture's context manager to notice when
+    its teardown swallows the exception the test raised."""
+
+    __slots__ = ("name", "manager", "swallowed")
+
+    def __init__(self, name: str, manager: Any, swallowed: list[tuple[str, BaseException]]) -> None:
+        self.name = name
+        self.manager = manager
+        self.swallowed = swallowed
+
+    async def __aenter__(self) -> Any:
+        return await self.manager.__aenter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        suppress = await self.manager.__aexit__(exc_type, exc, tb)
+        if suppress and exc is not None:
+            self.swallowed.append((self.name, exc))
+        return bool(suppress)
+
+
 async def _run_test(fn: Any, kwargs: dict[str, Any]) -> None:
+    # The test runs inside its async generator fixtures' `yield`s, in the
+    # same task, like nested `async with` blocks: a fixture that yields from
+    # inside a nursery or a cancel scope has the test run inside it, and an
+    # exception from the test is thrown into the fixture at its `yield`.
+    swallowed: list[tuple[str, BaseException]] = []
+    test_error: BaseException | None = None
     async with contextlib.AsyncExitStack() as stack:
         resolved: dict[int, Any] = {}
 
@@ -114,13 +166,35 @@ async def _run_test(fn: Any, kwargs: dict[str, Any]) -> None:
                 kw = {name: await resolve(v) for name, v in value.kwargs.items()}
                 if inspect.isasyncgenfunction(value.func):
                     manager = contextlib.asynccontextmanager(value.func)(**kw)
-                    resolved[id(value)] = await stack.enter_async_context(manager)
+                    context = _FixtureContext(value.name, manager, swallowed)
+                    resolved[id(value)] = await stack.enter_async_context(context)
                 else:
                     resolved[id(value)] = await value.func(**kw)
             return resolved[id(value)]
 
         args = {name: await resolve(value) for name, value in kwargs.items()}
-        await fn(**args)
+        try:
+            await fn(**args)
+        except BaseException as exc:
+            test_error = exc
+            raise
+    if swallowed:
+        # A fixture's teardown ate what the test raised (an `except` around
+        # its `yield`, or a cancel scope of the fixture that cancelled the
+        # test). The test did not pass: it failed or did not finish.
+        name, exc = swallowed[0]
+        if isinstance(exc, nursery.Cancelled):
+            message = (
+                f"the test was cancelled by a cancel scope in async fixture {name!r} "
+                "(a timeout, or a cancel() of the fixture's nursery) and did not finish"
+            )
+        else:
+            message = f"async fixture {name!r} swallowed the exception raised by the test: {exc!r}"
+        raise _FixtureSwallowed(message) from test_error
+
+
+class _FixtureSwallowed(AssertionError):
+    """The test raised, and an async fixture's teardown swallowed it."""
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -129,9 +203,16 @@ def pytest_pyfunc_call(pyfuncitem: Any) -> Any:
     if not inspect.iscoroutinefunction(fn) or not _applies(pyfuncitem):
         return None
     kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    clocks = [v for v in pyfuncitem.funcargs.values() if isinstance(v, MockClock)]
+    clocks: list[MockClock] = []
+    for value in pyfuncitem.funcargs.values():
+        if isinstance(value, MockClock) and not any(value is c for c in clocks):
+            clocks.append(value)
     if len(clocks) > 1:
-        raise pytest.UsageError(f"{pyfuncitem.name} requests more than one MockClock")
+        names = sorted(name for name, v in pyfuncitem.funcargs.items() if isinstance(v, MockClock))
+        raise pytest.UsageError(
+            f"{pyfuncitem.name} uses more than one MockClock (from fixtures {', '.join(names)}); "
+            "a run has one clock, so request only one of them"
+        )
     seed = pyfuncitem.config.getini("nursery_random_seed")
     nursery.run(
         _run_test,
