@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from ._state import current_runner
@@ -13,10 +14,26 @@ __all__ = ["format_task_tree"]
 _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def _where(task: Any) -> str:
+def _running_frames(task: Any) -> list[tuple[Any, int]]:
+    # A running task is not suspended in an await, so its coroutine chain
+    # stops at the outermost frame; the live call stack, from the task's
+    # coroutine down to this function's caller, says where it really is.
+    target = getattr(task.coro, "cr_frame", None)
+    stack = []
+    frame = sys._getframe()
+    while frame is not None and frame is not target:
+        stack.append(frame)
+        frame = frame.f_back
+    if frame is None:
+        return list(task.iter_await_frames())
+    stack.append(frame)
+    return [(f, f.f_lineno) for f in reversed(stack)]
+
+
+def _where(task: Any, running: bool = False) -> str:
     # The innermost frame outside the kernel is where the user's code
     # awaits; the kernel frame below it says what it is waiting in.
-    frames = list(task.iter_await_frames())
+    frames = _running_frames(task) if running else list(task.iter_await_frames())
     if not frames:
         return "finished"
     user = [f for f in frames if os.path.dirname(os.path.abspath(f[0].f_code.co_filename)) != _KERNEL_DIR]
@@ -61,7 +78,7 @@ def format_task_tree(root: Any = None) -> str:
 
     def walk_task(task: Any, prefix: str, last: bool, top: bool) -> None:
         branch = "" if top else ("└── " if last else "├── ")
-        lines.append(f"{prefix}{branch}task {task.name!r} ({_state(task, runner)}): {_where(task)}")
+        lines.append(f"{prefix}{branch}task {task.name!r} ({_state(task, runner)}): {_where(task, task is runner.current_task)}")
         child_prefix = prefix if top else prefix + ("    " if last else "│   ")
         nurseries = list(task._child_nurseries)
         for i, nursery in enumerate(nurseries):

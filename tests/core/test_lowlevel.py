@@ -1283,3 +1283,12 @@ async def test_yielding_an_unknown_object_is_type_error():
 
     with pytest.raises(TypeError, match="yielded 42 to the nursery kernel, which does not know what to do with it"):
         await weird()
+
+
+async def test_format_task_tree_shows_the_running_task_at_its_current_line():
+    async def helper():
+        return inspect.currentframe().f_lineno + 1, lowlevel.format_task_tree()
+
+    line, tree = await helper()
+    me = lowlevel.current_task()
+    assert f"task {me.name!r} (running): helper at test_lowlevel.py:{line} (in format_task_tree)" in tree
