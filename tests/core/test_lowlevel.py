@@ -1287,7 +1287,7 @@ async def test_yielding_an_unknown_object_is_type_error():
 
 async def test_format_task_tree_shows_the_running_task_at_its_current_line():
     async def helper():
-        return inspect.currentframe().f_lineno + 1, lowlevel.format_task_tree()
+        return inspect.currentframe().f_lineno, lowlevel.format_task_tree()
 
     line, tree = await helper()
     me = lowlevel.current_task()
