@@ -326,6 +326,7 @@ class Runner:
             self.ready.append(task)
         elif getattr(message, "_asyncio_future_blocking", None) is not None:
             self._wait_foreign_future(task, message)
+            return
         else:
             task._throw_exc = TypeError(
                 f"task {task.name!r} yielded {message!r} to the nursery kernel, which "
@@ -334,6 +335,9 @@ class Runner:
                 "cannot run under nursery"
             )
             self.ready.append(task)
+        # Like every other way of becoming ready, this is reported.
+        if "task_scheduled" in self.instruments:
+            self.instruments.call("task_scheduled", task)
 
     def _wait_foreign_future(self, task: Task, future: Any) -> None:
         # An asyncio future (or anything following its protocol): park the

@@ -203,3 +203,40 @@ def test_outside_a_run_is_a_runtime_error():
     with pytest.raises(RuntimeError, match="must be called from inside nursery.run"):
         with assert_checkpoints():
             pass
+
+
+def test_every_kind_of_yield_is_reported_to_instruments_as_scheduled():
+    # Each resumption counted by the assertions is preceded by a
+    # task_scheduled report, whatever kind of yield it was (the shielded
+    # checkpoint used to go back to the ready queue unreported).
+    log = []
+
+    class Watch(lowlevel.Instrument):
+        def task_scheduled(self, task):
+            if main_task and task is main_task[0]:
+                log.append("scheduled")
+
+        def before_task_step(self, task):
+            if main_task and task is main_task[0]:
+                log.append("step")
+
+    main_task = []
+
+    async def main():
+        main_task.append(lowlevel.current_task())
+        for block in (_checkpoint, _shielded_checkpoint, _blocking_wait):
+            log.append(block.__name__)
+            await block()
+
+    nursery.run(main, instruments=[Watch()])
+    assert log == [
+        "_checkpoint",
+        "scheduled",
+        "step",
+        "_shielded_checkpoint",
+        "scheduled",
+        "step",
+        "_blocking_wait",
+        "scheduled",
+        "step",
+    ]
