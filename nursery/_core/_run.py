@@ -364,48 +364,60 @@ class Runner:
         if task._cancel_scope._effectively_cancelled:
             self.deliver_cancel(task)
 
-    def _run_batch(self) -> None:
+    def _run_batch(self, drain: bool = False) -> None:
         # Hot path: see the module docstring. Locals instead of attribute
-        # lookups; the task step is inlined rather than a method call.
+        # lookups; the task step is inlined rather than a method call. With
+        # *drain*, keep running batches for as long as nothing but ready
+        # tasks needs attention (see run_until_done).
         ready = self.ready
         popleft = ready.popleft
         append = ready.append
         task_class = Task
-        for _ in range(len(ready)):
-            task = popleft()
-            if task.__class__ is not task_class and not isinstance(task, task_class):
-                self.current_task = None
+        io_waiters = self.io._waiters
+        queue = self.threadsafe_queue
+        timers = self.timers
+        current_time = self.clock.current_time
+        while True:
+            for _ in range(len(ready)):
+                task = popleft()
+                if task.__class__ is not task_class and not isinstance(task, task_class):
+                    self.current_task = None
+                    try:
+                        task._run()
+                    except BaseException as exc:
+                        self.crash(NurseryInternalError(f"callback {task!r} raised"), exc)
+                    continue
+                self.current_task = task
+                exc = task._throw_exc
                 try:
-                    task._run()
-                except BaseException as exc:
-                    self.crash(NurseryInternalError(f"callback {task!r} raised"), exc)
-                continue
-            self.current_task = task
-            exc = task._throw_exc
-            try:
-                if exc is None:
-                    message = task.context.run(task._coro_send, task._send_value)
+                    if exc is None:
+                        message = task.context.run(task._coro_send, task._send_value)
+                    else:
+                        task._throw_exc = None
+                        message = task.context.run(task.coro.throw, exc)
+                except StopIteration as stop:
+                    self._task_exited(task, stop.value, None)
+                    continue
+                except BaseException as error:
+                    self._task_exited(task, None, error)
+                    continue
+                if message is None:
+                    # A checkpoint.
+                    if task._cancel_scope._effectively_cancelled:
+                        task._throw_exc = Cancelled._create()
+                    append(task)
+                elif callable(message):
+                    # wait_task_rescheduled(): the message is the abort function.
+                    task._abort_func = message
+                    if task._cancel_scope._effectively_cancelled:
+                        self.deliver_cancel(task)
                 else:
-                    task._throw_exc = None
-                    message = task.context.run(task.coro.throw, exc)
-            except StopIteration as stop:
-                self._task_exited(task, stop.value, None)
-                continue
-            except BaseException as error:
-                self._task_exited(task, None, error)
-                continue
-            if message is None:
-                # A checkpoint.
-                if task._cancel_scope._effectively_cancelled:
-                    task._throw_exc = Cancelled._create()
-                append(task)
-            elif callable(message):
-                # wait_task_rescheduled(): the message is the abort function.
-                task._abort_func = message
-                if task._cancel_scope._effectively_cancelled:
-                    self.deliver_cancel(task)
-            else:
-                self._unusual_yield(task, message)
+                    self._unusual_yield(task, message)
+            if not drain or not ready or io_waiters or queue or self.ki_pending or self.done or self._slow:
+                break
+            heap = timers._heap
+            if heap and heap[0][0] <= current_time():
+                break
         self.current_task = None
 
     def _run_batch_slow(self) -> None:
@@ -518,7 +530,7 @@ class Runner:
                 if self._slow:
                     self._run_batch_slow()
                 else:
-                    self._run_batch()
+                    self._run_batch(True)
             else:
                 tick()
 
