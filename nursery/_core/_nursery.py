@@ -256,7 +256,10 @@ class NurseryManager:
         scope.__enter__()
         nursery = Nursery(runner, task, scope)
         scope._nursery = nursery
-        task._child_nurseries.append(nursery)
+        if task._child_nurseries:
+            task._child_nurseries.append(nursery)
+        else:
+            task._child_nurseries = [nursery]
         self._nursery = nursery
         return nursery
 
