@@ -96,7 +96,8 @@ def pytest_fixture_setup(fixturedef: Any, request: Any) -> Any:
         raise pytest.UsageError(
             f"async fixture {fixturedef.argname!r} was requested by {request.node.name}, which is "
             "not an async test; async fixtures are set up inside the test's nursery.run, so "
-            "only 'async def' tests can use them"
+            "only 'async def' tests can use them (an autouse async fixture applies to every "
+            "test in its scope: make the test async, or move it out of that scope)"
         )
     if fixturedef.scope != "function":
         raise pytest.UsageError(
@@ -149,7 +150,7 @@ class _FixtureContext:
         return bool(suppress)
 
 
-async def _run_test(fn: Any, kwargs: dict[str, Any]) -> None:
+async def _run_test(fn: Any, argnames: tuple[str, ...], fixtures: dict[str, Any]) -> None:
     # The test runs inside its async generator fixtures' `yield`s, in the
     # same task, like nested `async with` blocks: a fixture that yields from
     # inside a nursery or a cancel scope has the test run inside it, and an
@@ -172,7 +173,11 @@ async def _run_test(fn: Any, kwargs: dict[str, Any]) -> None:
                     resolved[id(value)] = await value.func(**kw)
             return resolved[id(value)]
 
-        args = {name: await resolve(value) for name, value in kwargs.items()}
+        # Every async fixture the test uses, also those it does not name
+        # (autouse, usefixtures, dependencies), in pytest's setup order.
+        for value in fixtures.values():
+            await resolve(value)
+        args = {name: await resolve(fixtures[name]) for name in argnames}
         try:
             await fn(**args)
         except BaseException as exc:
@@ -190,11 +195,7 @@ async def _run_test(fn: Any, kwargs: dict[str, Any]) -> None:
             )
         else:
             message = f"async fixture {name!r} swallowed the exception raised by the test: {exc!r}"
-        raise _FixtureSwallowed(message) from test_error
-
-
-class _FixtureSwallowed(AssertionError):
-    """The test raised, and an async fixture's teardown swallowed it."""
+        raise pytest.fail.Exception(message) from test_error
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -202,7 +203,6 @@ def pytest_pyfunc_call(pyfuncitem: Any) -> Any:
     fn = pyfuncitem.obj
     if not inspect.iscoroutinefunction(fn) or not _applies(pyfuncitem):
         return None
-    kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     clocks: list[MockClock] = []
     for value in pyfuncitem.funcargs.values():
         if isinstance(value, MockClock) and not any(value is c for c in clocks):
@@ -217,7 +217,8 @@ def pytest_pyfunc_call(pyfuncitem: Any) -> Any:
     nursery.run(
         _run_test,
         fn,
-        kwargs,
+        pyfuncitem._fixtureinfo.argnames,
+        dict(pyfuncitem.funcargs),
         clock=clocks[0] if clocks else None,
         random_seed=int(seed) if seed else None,
     )

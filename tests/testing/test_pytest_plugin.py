@@ -169,6 +169,47 @@ def test_async_fixtures_set_up_in_order_and_torn_down_in_reverse(pytester):
     result.assert_outcomes(passed=2)
 
 
+def test_autouse_and_usefixtures_async_fixtures_are_set_up(pytester):
+    _ini(pytester, nursery_mode="auto")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        LOG = []
+
+        @pytest.fixture(autouse=True)
+        async def auto():
+            LOG.append("auto setup")
+            yield
+            LOG.append("auto teardown")
+
+        @pytest.fixture
+        async def used():
+            LOG.append("used setup")
+            yield
+            LOG.append("used teardown")
+
+        @pytest.mark.usefixtures("used")
+        async def test_uses():
+            assert LOG == ["auto setup", "used setup"]
+
+        async def test_after():
+            assert LOG == ["auto setup", "used setup", "used teardown", "auto teardown", "auto setup"]
+
+        def test_sync_under_async_autouse():
+            pass
+        """
+    )
+    result = _run(pytester, "-p", "no:randomly")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*async fixture 'auto' was requested by test_sync_under_async_autouse, which is not an async test*"
+            "autouse async fixture applies to every test in its scope*"
+        ]
+    )
+
+
 def test_fixtures_and_test_run_in_the_same_task(pytester):
     _ini(pytester, nursery_mode="auto")
     pytester.makepyfile(
