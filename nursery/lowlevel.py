@@ -54,7 +54,6 @@ def add_instrument(instrument: object) -> None:
     """Install *instrument* in the current run (see :class:`Instrument`)."""
     runner = _current_runner("add_instrument()")
     runner.instruments.add_instrument(instrument)
-    runner._update_slow()
 
 
 def remove_instrument(instrument: object) -> None:
@@ -62,7 +61,6 @@ def remove_instrument(instrument: object) -> None:
     installed."""
     runner = _current_runner("remove_instrument()")
     runner.instruments.remove_instrument(instrument)
-    runner._update_slow()
 
 
 __all__ = [

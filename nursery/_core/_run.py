@@ -11,8 +11,8 @@ the same ticks.
 
 Task steps are run by ``_run_batch``, written for speed: it is the single
 hottest function in the library (benchmarks: switch, pingpong, spawn,
-fan-in). Instruments and seeded random scheduling use a separate, slower
-loop, so that nothing is paid for them when they are off.
+fan-in). Instruments and seeded random scheduling cost it a truth test each
+when they are off.
 """
 
 from __future__ import annotations
@@ -106,7 +106,6 @@ class Runner:
         "_wakeup",
         "threadsafe_queue",
         "instruments",
-        "_slow",
         "_random",
         "_mock_clock",
         "init_task",
@@ -147,7 +146,6 @@ class Runner:
         for instrument in instruments:
             self.instruments.add_instrument(instrument)
         self._random = None if random_seed is None else random.Random(random_seed)
-        self._update_slow()
         from ._mock_clock import MockClock
 
         self._mock_clock = clock if isinstance(clock, MockClock) else None
@@ -167,9 +165,6 @@ class Runner:
         # never in the context of whichever task happened to spawn them.
         self.system_context = contextvars.copy_context()
         self.closed = False
-
-    def _update_slow(self) -> None:
-        self._slow = bool(self.instruments) or self._random is not None
 
     # ------------------------------------------------------------------
     # spawning, scheduling, cancelling
@@ -366,18 +361,25 @@ class Runner:
 
     def _run_batch(self, drain: bool = False) -> None:
         # Hot path: see the module docstring. Locals instead of attribute
-        # lookups; the task step is inlined rather than a method call. With
-        # *drain*, keep running batches for as long as nothing but ready
-        # tasks needs attention (see run_until_done).
+        # lookups; the task step is inlined rather than a method call; an
+        # instrument costs one truth test of an empty dict when none is
+        # installed. With *drain*, keep running batches for as long as
+        # nothing but ready tasks needs attention (see run_until_done).
         ready = self.ready
         popleft = ready.popleft
         append = ready.append
         task_class = Task
+        instruments = self.instruments
         io_waiters = self.io._waiters
         queue = self.threadsafe_queue
         timers = self.timers
         current_time = self.clock.current_time
         while True:
+            if self._random is not None:
+                batch = list(ready)
+                self._random.shuffle(batch)
+                ready.clear()
+                ready.extend(batch)
             for _ in range(len(ready)):
                 task = popleft()
                 if task.__class__ is not task_class and not isinstance(task, task_class):
@@ -388,6 +390,8 @@ class Runner:
                         self.crash(NurseryInternalError(f"callback {task!r} raised"), exc)
                     continue
                 self.current_task = task
+                if instruments and "before_task_step" in instruments:
+                    instruments.call("before_task_step", task)
                 exc = task._throw_exc
                 try:
                     if exc is None:
@@ -397,76 +401,30 @@ class Runner:
                         message = task.context.run(task.coro.throw, exc)
                 except StopIteration as stop:
                     self._task_exited(task, stop.value, None)
-                    continue
                 except BaseException as error:
                     self._task_exited(task, None, error)
-                    continue
-                if message is None:
-                    # A checkpoint.
-                    if task._cancel_scope._effectively_cancelled:
-                        task._throw_exc = Cancelled._create()
-                    append(task)
-                elif callable(message):
-                    # wait_task_rescheduled(): the message is the abort function.
-                    task._abort_func = message
-                    if task._cancel_scope._effectively_cancelled:
-                        self.deliver_cancel(task)
                 else:
-                    self._unusual_yield(task, message)
-            if not drain or not ready or io_waiters or queue or self.ki_pending or self.done or self._slow:
+                    if message is None:
+                        # A checkpoint.
+                        if task._cancel_scope._effectively_cancelled:
+                            task._throw_exc = Cancelled._create()
+                        append(task)
+                        if instruments and "task_scheduled" in instruments:
+                            instruments.call("task_scheduled", task)
+                    elif callable(message):
+                        # wait_task_rescheduled(): the message is the abort function.
+                        task._abort_func = message
+                        if task._cancel_scope._effectively_cancelled:
+                            self.deliver_cancel(task)
+                    else:
+                        self._unusual_yield(task, message)
+                if instruments and "after_task_step" in instruments:
+                    instruments.call("after_task_step", task)
+            if not drain or not ready or io_waiters or queue or self.ki_pending or self.done:
                 break
             heap = timers._heap
             if heap and heap[0][0] <= current_time():
                 break
-        self.current_task = None
-
-    def _run_batch_slow(self) -> None:
-        # The same as _run_batch, plus instrument hooks and seeded shuffling.
-        ready = self.ready
-        batch = [ready.popleft() for _ in range(len(ready))]
-        if self._random is not None:
-            self._random.shuffle(batch)
-        instruments = self.instruments
-        for task in batch:
-            if not isinstance(task, Task):
-                self.current_task = None
-                try:
-                    task._run()
-                except BaseException as exc:
-                    self.crash(NurseryInternalError(f"callback {task!r} raised"), exc)
-                continue
-            self.current_task = task
-            if "before_task_step" in instruments:
-                instruments.call("before_task_step", task)
-            exc = task._throw_exc
-            try:
-                if exc is None:
-                    message = task.context.run(task._coro_send, task._send_value)
-                else:
-                    task._throw_exc = None
-                    message = task.context.run(task.coro.throw, exc)
-            except StopIteration as stop:
-                message = stop
-                self._task_exited(task, stop.value, None)
-            except BaseException as error:
-                message = error
-                self._task_exited(task, None, error)
-            else:
-                if message is None:
-                    if task._cancel_scope._effectively_cancelled:
-                        task._throw_exc = Cancelled._create()
-                    ready.append(task)
-                    if "task_scheduled" in instruments:
-                        instruments.call("task_scheduled", task)
-                elif callable(message):
-                    task._abort_func = message
-                    if task._cancel_scope._effectively_cancelled:
-                        self.deliver_cancel(task)
-                else:
-                    self._unusual_yield(task, message)
-            if "after_task_step" in instruments:
-                instruments.call("after_task_step", task)
-            del message
         self.current_task = None
 
     def compute_timeout(self, max_wait: float) -> tuple[float, int]:
@@ -527,10 +485,7 @@ class Runner:
                 heap = timers._heap
                 if heap and heap[0][0] <= current_time():
                     timers.expire(current_time())
-                if self._slow:
-                    self._run_batch_slow()
-                else:
-                    self._run_batch(True)
+                self._run_batch(True)
             else:
                 tick()
 
@@ -554,10 +509,7 @@ class Runner:
                 self._wake_idle_waiters()
             else:
                 self._mock_clock._autojump(self)
-        if self._slow:
-            self._run_batch_slow()
-        else:
-            self._run_batch()
+        self._run_batch()
 
     def _wake_idle_waiters(self) -> None:
         cushion = min(w.cushion for w in self.idle_waiters.values())
