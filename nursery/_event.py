@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable
 
-from ._core import ParkingLot, checkpoint
+from ._core import STATE, ParkingLot, checkpoint, no_run_error
 
 __all__ = ["Event", "EventStatistics"]
 
@@ -42,6 +42,8 @@ class Event:
     def wait(self) -> Awaitable[None]:
         """Wait until the flag is set; return at once (after a checkpoint)
         if it already is. A checkpoint: use as ``await event.wait()``."""
+        if STATE.runner is None:
+            raise no_run_error("Event.wait()")
         if self._flag:
             return checkpoint()
         return self._lot.park()

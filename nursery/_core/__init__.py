@@ -37,7 +37,7 @@ from ._run import (
 )
 from ._run_var import RunVar, RunVarToken
 from ._sleep import sleep, sleep_forever, sleep_until
-from ._state import STATE, current_runner
+from ._state import STATE, current_runner, no_run_error
 from ._statistics import RunStatistics, current_statistics
 from ._task import Task
 from ._task_tree import format_task_tree

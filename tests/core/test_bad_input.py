@@ -554,3 +554,13 @@ async def test_shield_not_bool():
 async def test_cancelled_cannot_be_raised_by_user_code():
     with pytest.raises(TypeError, match=r"^Cancelled is raised by the kernel and cannot be created directly; to cancel something, call cancel\(\) on a CancelScope around it$"):
         raise nursery.Cancelled()
+
+
+def test_event_wait_under_stock_asyncio_names_event_wait():
+    import asyncio
+
+    async def main():
+        await nursery.Event().wait()
+
+    with pytest.raises(RuntimeError, match=r"^Event\.wait\(\) must be called from inside nursery\.run\(\)"):
+        asyncio.run(main())
