@@ -31,7 +31,7 @@ import outcome
 from ._cancel_scope import CancelScope, _ACTIVE
 from ._clock import Clock, SystemClock
 from ._coroutines import coroutine_or_error
-from ._exceptions import Cancelled, NurseryInternalError
+from ._exceptions import Cancelled, NurseryInternalError, RunFinishedError
 from ._instruments import Instruments
 from ._io_common import make_io_manager
 from ._nursery import open_nursery
@@ -253,8 +253,6 @@ class Runner:
 
     def run_sync_soon_threadsafe(self, fn: Callable[..., Any], args: tuple) -> None:
         if self.closed:
-            from ._exceptions import RunFinishedError
-
             raise RunFinishedError("this run has finished")
         self.threadsafe_queue.append((fn, args))
         self.io.wakeup_threadsafe()
