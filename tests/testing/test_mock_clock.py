@@ -105,15 +105,16 @@ def test_deadline_to_sleep_time_with_rate_zero():
 
 
 def test_deadline_to_sleep_time_scales_with_the_rate():
-    clock = MockClock(rate=2)
-    now = clock.current_time()
-    # 10 virtual seconds ahead take 5 real seconds (less the few
-    # microseconds that passed since `now` was read).
-    assert clock.deadline_to_sleep_time(now + 10) == pytest.approx(5, abs=0.01)
-    assert clock.deadline_to_sleep_time(now - 1) == 0
-    clock.rate = 0.5
-    now = clock.current_time()
-    assert clock.deadline_to_sleep_time(now + 1) == pytest.approx(2, abs=0.01)
+    for rate, ahead, expected in [(2, 10, 5), (0.5, 1, 2)]:
+        clock = MockClock(rate=rate)
+        real_start = time.perf_counter()
+        now = clock.current_time()
+        sleep_time = clock.deadline_to_sleep_time(now + ahead)
+        real_elapsed = time.perf_counter() - real_start
+        # `ahead` virtual seconds take `ahead / rate` real ones, less the
+        # real time that passed since `now` was read.
+        assert expected - real_elapsed <= sleep_time <= expected
+        assert clock.deadline_to_sleep_time(now - 1) == 0
 
 
 # ----------------------------------------------------------------------
