@@ -17,10 +17,11 @@ class _StepCounter(lowlevel.Instrument):
     Every time a task yields to the scheduler (a checkpoint, a shielded
     checkpoint, a blocking wait), it is later resumed with a new step. So
     the number of ``before_task_step`` calls for the task while the block
-    runs is the number of times the block yielded. (``after_task_step`` would
-    not do: an instrument installed in the middle of a batch is only called
-    from the next batch on, so the step that installed it, which is the one
-    that yields first, would not be seen ending.)
+    runs is the number of times the block yielded. (Counting
+    ``after_task_step`` instead would depend on whether the step that
+    installs the instrument, the one that yields first, is itself reported
+    when it ends; resumptions are always seen, since the instrument is in
+    place before any of them.)
     """
 
     __slots__ = ("task", "resumptions")
