@@ -29,7 +29,7 @@ from ._core import (
 from ._event import Event, EventStatistics
 from ._timeouts import current_effective_deadline, fail_after, fail_at, move_on_after, move_on_at
 
-__version__ = "0.1.0"
+__version__ = "0.1.0.dev0"
 
 __all__ = [
     "run",
