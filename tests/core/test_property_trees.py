@@ -93,6 +93,7 @@ class Leaf:
 @dataclass(frozen=True)
 class Scope:
     id: int
+    how: str  # "CancelScope", "move_on_after" or "fail_after"
     shield: bool
     deadline: Fraction | None  # relative to entry
     cancel_after: Fraction | None  # relative to entry
@@ -161,10 +162,10 @@ class Tree:
         elif kind == "forever":
             node = Leaf(node_id, kind, self._time(0) if self.tie_free else Fraction(0))
         elif kind == "scope":
-            _, shield, deadline, cancel_after, body = raw
+            _, how, shield, deadline, cancel_after, body = raw
             deadline = None if deadline is None else self._time(deadline)
             cancel_after = None if cancel_after is None else self._time(cancel_after)
-            node = Scope(node_id, shield, deadline, cancel_after, self._build(body, node_id))
+            node = Scope(node_id, how, shield, deadline, cancel_after, self._build(body, node_id))
         elif kind == "nursery":
             node = NurseryNode(node_id, tuple(self._build(child, node_id) for child in raw[1]))
         elif kind == "seq":
@@ -202,12 +203,16 @@ class Tree:
                     suffix = f" {node.label}" if node.kind == "raise" else ""
                     lines.append(f"{pad}#{node.id} {what[node.kind]} {_fmt(node.d)}{suffix}")
             elif isinstance(node, Scope):
-                bits = ["shield=True"] if node.shield else []
-                if node.deadline is not None:
-                    bits.append(f"relative_deadline={_fmt(node.deadline)}")
-                if node.cancel_after is not None:
-                    bits.append(f"cancel() after {_fmt(node.cancel_after)}")
-                lines.append(f"{pad}#{node.id} with CancelScope({', '.join(bits)}):")
+                bits = []
+                if node.how == "CancelScope":
+                    if node.deadline is not None:
+                        bits.append(f"relative_deadline={_fmt(node.deadline)}")
+                else:
+                    bits.append("inf" if node.deadline is None else _fmt(node.deadline))
+                if node.shield:
+                    bits.append("shield=True")
+                canceller = "" if node.cancel_after is None else f"  (cancel() after {_fmt(node.cancel_after)})"
+                lines.append(f"{pad}#{node.id} with {node.how}({', '.join(bits)}):{canceller}")
                 walk(node.body, depth + 1)
             elif isinstance(node, NurseryNode):
                 lines.append(f"{pad}#{node.id} nursery{' (empty)' if not node.children else ''}:")
@@ -274,8 +279,12 @@ def raw_trees(draw: Any, max_whole: int, depth: int = 0) -> Any:
         return (kind, draw(st.lists(child, min_size=2, max_size=3)))
     # Scopes are often shielded and often without deadline or canceller:
     # that is what lets a task raise after its nursery was cancelled.
+    # fail_after raises TooSlowError when its scope caught a Cancelled;
+    # move_on_after builds its scope through a faster path than
+    # CancelScope(relative_deadline=...), so both are worth running.
     maybe_time = st.one_of(st.none(), st.none(), whole)
-    return (kind, draw(st.booleans()), draw(maybe_time), draw(maybe_time), draw(child))
+    how = draw(st.sampled_from(["CancelScope", "move_on_after", "fail_after"]))
+    return (kind, how, draw(st.booleans()), draw(maybe_time), draw(maybe_time), draw(child))
 
 
 def trees(*, tie_free: bool) -> st.SearchStrategy:
@@ -344,6 +353,8 @@ class _Interpreter:
             self.record(node.id, "finally")
 
     async def leaf(self, leaf: Leaf) -> None:
+        deadline = nursery.current_effective_deadline()
+        self.record(leaf.id, "effective deadline", deadline if math.isinf(deadline) else Fraction(deadline))
         if leaf.kind == "forever":
             with nursery.CancelScope(deadline=float(self.tree.rescue_time(leaf))) as guard:
                 try:
@@ -376,15 +387,27 @@ class _Interpreter:
 
     async def scope(self, node: Scope) -> None:
         relative = INF if node.deadline is None else float(node.deadline)
-        cs = nursery.CancelScope(shield=node.shield, relative_deadline=relative)
+        if node.how == "CancelScope":
+            manager: Any = nursery.CancelScope(shield=node.shield, relative_deadline=relative)
+        elif node.how == "move_on_after":
+            manager = nursery.move_on_after(relative, shield=node.shield)
+        else:
+            manager = nursery.fail_after(relative, shield=node.shield)
+        cs = None
         try:
-            with cs:
+            with manager as cs:
                 if node.cancel_after is not None:
                     when = nursery.current_time() + float(node.cancel_after)
                     self.harness.start_soon(self._cancel_at, cs, when)
                 await self.node(node.body)
+        except nursery.TooSlowError as exc:
+            if not hasattr(exc, "label"):  # not one from a fail_after inside
+                exc.label = f"T{node.id}"
+                self.record(node.id, "too slow")
+            raise
         finally:
-            self.record(node.id, "exit", (cs.cancelled_caught, cs.cancel_called))
+            if cs is not None:
+                self.record(node.id, "exit", (cs.cancelled_caught, cs.cancel_called))
 
     @staticmethod
     async def _cancel_at(cs: nursery.CancelScope, when: float) -> None:
@@ -430,7 +453,7 @@ def shape(exc: BaseException | None) -> Any:
         if exc.message != "Exceptions from nursery":
             return ("unexpected group message", exc.message)
         return tuple(shape(e) for e in exc.exceptions)
-    if isinstance(exc, Boom):
+    if isinstance(exc, Boom) or (isinstance(exc, nursery.TooSlowError) and hasattr(exc, "label")):
         return exc.label
     if isinstance(exc, nursery.Cancelled):
         return CANCELLED
@@ -449,6 +472,8 @@ def facts_of(result: RunResult) -> dict[int, dict[str, Any]]:
             f.setdefault("exit", []).append((time, value))
         elif event == "child failed":
             f.setdefault("failed", time)
+        elif event == "effective deadline":
+            f["effective deadline"] = value
         else:
             f.setdefault("events", []).append((event, time))
     return facts
@@ -459,7 +484,7 @@ def facts_of(result: RunResult) -> dict[int, dict[str, Any]]:
 #
 # A node's outcome is computed from its entry time and its environment: the
 # cancel scopes around it, innermost first, each as (time its cancel() is
-# called, shield). A point in the tree is effectively cancelled from the
+# called, shield, deadline). A point in the tree is effectively cancelled from the
 # earliest cancel time among the scopes out to (and including) the first
 # shielded one. A nursery's scope is cancelled when a child first finishes
 # with an exception: the model first runs the children as if it never were,
@@ -476,13 +501,25 @@ class ModelTie(Exception):
     pass
 
 
-Env = tuple[tuple[Any, bool], ...]
+Env = tuple[tuple[Any, bool, Any], ...]
 
 
 def _cancel_time(env: Env) -> Any:
     earliest: Any = INF
-    for when, shield in env:
+    for when, shield, _ in env:
         earliest = min(earliest, when)
+        if shield:
+            break
+    return earliest
+
+
+def _effective_deadline(env: Env, now: Any) -> Any:
+    """What current_effective_deadline() says at *now*."""
+    if _cancel_time(env) <= now:
+        return -INF
+    earliest: Any = INF
+    for _, shield, deadline in env:
+        earliest = min(earliest, deadline)
         if shield:
             break
     return earliest
@@ -562,6 +599,7 @@ class Model:
     def leaf(self, leaf: Leaf, start: Fraction, env: Env) -> tuple[Fraction, Any, dict]:
         cancel = _cancel_time(env)
         events: list[tuple[str, Fraction]] = []
+        facts = {leaf.id: {"events": events, "effective deadline": _effective_deadline(env, start)}}
         if leaf.kind == "forever":
             rescue = self.tree.rescue_time(leaf)
             _, when = _wait(start, INF, min(cancel, rescue))
@@ -569,7 +607,7 @@ class Model:
             exc, caught = _scope_exit(rescue, False, env, when, CANCELLED)
             if caught:
                 events.append(("rescued", when))
-            return when, exc, {leaf.id: {"events": events}}
+            return when, exc, facts
         how, when = _wait(start, start + leaf.d, cancel)
         if how == "done":
             events.append(("raised" if leaf.kind == "raise" else "done", when))
@@ -580,17 +618,22 @@ class Model:
                 # The checkpoint right after: the scope is still cancelled.
                 events.extend([("swallowed", when), ("cancelled", when)])
             exc = CANCELLED
-        return when, exc, {leaf.id: {"events": events}}
+        return when, exc, facts
 
     def scope(self, node: Scope, start: Fraction, env: Env) -> tuple[Fraction, Any, dict]:
-        own: Any = INF
-        if node.deadline is not None:
-            own = min(own, start + node.deadline)
+        deadline: Any = INF if node.deadline is None else start + node.deadline
+        own = deadline
         if node.cancel_after is not None:
             own = min(own, start + node.cancel_after)
-        end, exc, facts = self.node(node.body, start, ((own, node.shield),) + env)
+        end, exc, facts = self.node(node.body, start, ((own, node.shield, deadline),) + env)
         exc, caught = _scope_exit(own, node.shield, env, end, exc)
-        facts.setdefault(node.id, {})["exit"] = [(end, (caught, own <= end))]
+        f = facts.setdefault(node.id, {})
+        f["exit"] = [(end, (caught, own <= end))]
+        if node.how == "fail_after" and caught and exc is None:
+            # (If only part of a group was caught, the rest propagates
+            # instead of TooSlowError.)
+            exc = f"T{node.id}"
+            f["events"] = [("too slow", end)]
         return end, exc, facts
 
     def nursery(self, node: NurseryNode, start: Fraction, env: Env) -> tuple[Fraction, Any, dict]:
@@ -600,14 +643,14 @@ class Model:
             own = start if exc else INF
             exc, caught = _scope_exit(own, False, env, start, exc)
             return start, exc, {node.id: {"exit": [(start, (caught, 0))]}}
-        results = [self.node(child, start, ((INF, False),) + env) for child in node.children]
+        results = [self.node(child, start, ((INF, False, INF),) + env) for child in node.children]
         failures = [(end, i) for i, (end, exc, _) in enumerate(results) if exc is not None]
         facts: dict[int, dict] = {}
         own: Any = INF
         if failures:
             own, first = min(failures)
             results = [
-                result if i == first else self.node(child, start, ((own, False),) + env)
+                result if i == first else self.node(child, start, ((own, False, INF),) + env)
                 for i, (child, result) in enumerate(zip(node.children, results))
             ]
             facts[node.id] = {"failed": own}
@@ -650,10 +693,11 @@ def _own_cancel_times(tree: Tree, facts: dict[int, dict]) -> dict[int, Any]:
     return times
 
 
-def _chain_cancel_time(tree: Tree, leaf: Leaf, own: dict[int, Any]) -> Any:
+def _chain_cancel_time(tree: Tree, leaf: Leaf, own: dict[int, Any], guard: bool = True) -> Any:
     """From when the leaf's checkpoints see a cancellation: the earliest
-    cancel among its enclosing scopes and nurseries, out to the first shield."""
-    earliest: Any = tree.rescue_time(leaf) if leaf.kind == "forever" else INF
+    cancel among its enclosing scopes and nurseries, out to the first shield
+    (and the rescue guard of a sleep_forever(), unless guard is false)."""
+    earliest: Any = tree.rescue_time(leaf) if leaf.kind == "forever" and guard else INF
     for ancestor in tree.ancestors(leaf.id):
         if ancestor.id in own:
             earliest = min(earliest, own[ancestor.id])
@@ -706,9 +750,9 @@ def check_invariants(tree: Tree, result: RunResult) -> None:
     # was not; nothing else escapes (no Cancelled, no stray exception), and
     # every group is a nursery's.
     raised = sorted(
-        node.label
+        node.label if isinstance(node, Leaf) else f"T{node.id}"
         for node in tree.nodes.values()
-        if isinstance(node, Leaf) and any(e == "raised" for e, _ in facts.get(node.id, {}).get("events", []))
+        if any(e in ("raised", "too slow") for e, _ in facts.get(node.id, {}).get("events", []))
     )
     found = _labels_with_paths(escaped) if escaped is not None else []
     labels = sorted(label for label, _ in found)
@@ -750,6 +794,21 @@ def check_invariants(tree: Tree, result: RunResult) -> None:
         events = facts[node.id].get("events", [])
         entered = facts[node.id]["enter"][0]
         cancel = _chain_cancel_time(tree, node, own)
+        # current_effective_deadline() on entry: -inf if cancelled, else the
+        # earliest deadline out to the first shield.
+        deadlines = [INF]
+        for ancestor in tree.ancestors(node.id):
+            if isinstance(ancestor, Scope):
+                if ancestor.deadline is not None:
+                    deadlines.append(facts[ancestor.id]["enter"][0] + ancestor.deadline)
+                if ancestor.shield:
+                    break
+        effective = facts[node.id]["effective deadline"]
+        assert effective == -INF or (effective == min(deadlines) and effective > entered), (
+            f"leaf #{node.id}: current_effective_deadline() was {effective} at {entered}, deadlines {deadlines}"
+        )
+        if _chain_cancel_time(tree, node, own, guard=False) < entered:
+            assert effective == -INF, f"leaf #{node.id} entered a cancelled scope at {entered}; deadline {effective}"
         assert events, f"leaf #{node.id} neither finished nor was cancelled"
         first, when = events[0]
         if first == "cancelled":
@@ -824,13 +883,50 @@ _seeds = st.integers(0, 2**32 - 1)
 # A few shapes worth running every time, whatever hypothesis draws.
 _EXAMPLES_TIE_FREE = [
     # a deadline inside a cancelled nursery, with a shielded sleeper
-    ("nursery", [("raise", 1), ("scope", True, None, None, ("sleep", 3)), ("scope", False, 2, None, ("forever",))]),
+    (
+        "nursery",
+        [
+            ("raise", 1),
+            ("scope", "CancelScope", True, None, None, ("sleep", 3)),
+            ("scope", "move_on_after", False, 2, None, ("forever",)),
+        ],
+    ),
     # level-triggered re-cancellation, and a canceller
-    ("scope", False, None, 1, ("seq", [("catch", 5), ("sleep", 1)])),
+    ("scope", "CancelScope", False, None, 1, ("seq", [("catch", 5), ("sleep", 1)])),
     # a shield delaying a cancelled scope's exit; an outer deadline meanwhile
-    ("scope", False, 4, None, ("scope", False, 1, None, ("seq", [("scope", True, None, None, ("sleep", 6)), ("sleep", 1)]))),
+    (
+        "scope",
+        "fail_after",
+        False,
+        4,
+        None,
+        (
+            "scope",
+            "fail_after",
+            False,
+            1,
+            None,
+            ("seq", [("scope", "CancelScope", True, None, None, ("sleep", 6)), ("sleep", 1)]),
+        ),
+    ),
     # an empty nursery in a cancelled scope; a nested nursery failing
-    ("nursery", [("scope", False, 0, None, ("nursery", [])), ("nursery", [("raise", 2), ("forever",)]), ("raise", 3)]),
+    (
+        "nursery",
+        [
+            ("scope", "CancelScope", False, 0, None, ("nursery", [])),
+            ("nursery", [("raise", 2), ("forever",)]),
+            ("raise", 3),
+        ],
+    ),
+    # fail_after whose scope catches only part of a group: no TooSlowError
+    (
+        "scope",
+        "fail_after",
+        False,
+        2,
+        None,
+        ("nursery", [("scope", "CancelScope", True, None, None, ("raise", 3)), ("sleep", 5)]),
+    ),
 ]
 
 
@@ -840,13 +936,17 @@ _EXAMPLES_TIE_FREE = [
 @example(tree=build(_EXAMPLES_TIE_FREE[1], True), seed=2)
 @example(tree=build(_EXAMPLES_TIE_FREE[2], True), seed=3)
 @example(tree=build(_EXAMPLES_TIE_FREE[3], True), seed=4)
+@example(tree=build(_EXAMPLES_TIE_FREE[4], True), seed=5)
 def test_random_trees_match_reference_model(tree: Tree, seed: int) -> None:
     check_tree(tree, seed)
 
 
 @settings(max_examples=1000, **_COMMON)
 @given(tree=trees(tie_free=False), seed=_seeds)
-@example(tree=build(("scope", False, 1, None, ("nursery", [("raise", 1), ("catch", 1), ("sleep", 0)])), False), seed=5)
+@example(
+    tree=build(("scope", "CancelScope", False, 1, None, ("nursery", [("raise", 1), ("catch", 1), ("sleep", 0)])), False),
+    seed=5,
+)
 def test_random_trees_with_simultaneous_events_keep_invariants(tree: Tree, seed: int) -> None:
     check_tree(tree, seed)
 
