@@ -527,6 +527,15 @@ class Runner:
         # middle of kernel code: only set a flag and wake the loop. The loop
         # turns it into a cancellation at the start of its next tick, when
         # no kernel state is half-updated.
+        #
+        # A second Ctrl-C is the user insisting (a task spins without ever
+        # reaching a checkpoint, or cleanup hangs): raise KeyboardInterrupt
+        # where we are, as Python's default handler does. If that lands in a
+        # task, the task fails with it and the run unwinds normally; if it
+        # lands in the kernel, the run ends at once, and its state no longer
+        # matters.
+        if self.ki_pending or self.ki_received:
+            raise KeyboardInterrupt
         self.ki_pending = True
         self.io.wakeup_threadsafe()
 

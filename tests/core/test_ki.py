@@ -386,3 +386,60 @@ def test_sigint_from_a_thread_while_busy_in_a_subprocess(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["KeyboardInterrupt", "ran True", "cleanup ['busy', 'busy']"]
+
+
+_SPIN_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, threading, time
+    import nursery
+
+    cleaned = []
+
+    async def spin():
+        # Never reaches a checkpoint: the first Ctrl-C can only be noted.
+        try:
+            while True:
+                pass
+        finally:
+            cleaned.append("spin")
+
+    async def sleeper():
+        try:
+            await nursery.sleep_forever()
+        finally:
+            cleaned.append("sleeper")
+
+    async def main():
+        async with nursery.open_nursery() as n:
+            n.start_soon(sleeper)
+            n.start_soon(spin)
+            for delay in (0.2, 0.6):
+                threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    try:
+        nursery.run(main)
+    except KeyboardInterrupt:
+        print("KeyboardInterrupt")
+    print("cleanup", sorted(cleaned))
+    print("handler restored", signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    print(nursery.run(nursery.sleep, 0) is None)
+    for t in threading.enumerate():
+        if t is not threading.main_thread():
+            t.join()
+    """
+)
+
+
+def test_second_ctrl_c_interrupts_a_task_that_never_checkpoints(tmp_path):
+    script = tmp_path / "ki_spin.py"
+    script.write_text(_SPIN_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=str(tmp_path)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "KeyboardInterrupt",
+        "cleanup ['sleeper', 'spin']",
+        "handler restored True",
+        "True",
+    ]
