@@ -20,8 +20,6 @@ from __future__ import annotations
 import contextvars
 from contextvars import copy_context
 import random
-import signal
-import threading
 from collections import deque
 from math import inf
 from typing import Any, Callable
@@ -33,12 +31,13 @@ from ._clock import Clock, SystemClock
 from ._coroutines import coroutine_or_error
 from ._exceptions import Cancelled, NurseryInternalError, RunFinishedError
 from ._instruments import Instruments
+from ._ki import SigintHandler
 from ._io_common import make_io_manager
 from ._nursery import open_nursery
 from ._state import STATE, current_runner, no_run_error
 from ._task import Task
 from ._timers import Timers
-from ._traps import _SHIELDED, Abort, raise_cancel
+from ._traps import _SHIELDED, Abort, raise_cancel, wait_task_rescheduled
 from ._wakeup import WakeupSocketpair
 
 __all__ = ["Runner", "run", "Callback"]
@@ -86,14 +85,6 @@ class Callback:
 
     def __repr__(self) -> str:
         return f"<Callback {self._fn!r}{' cancelled' if self._cancelled else ''}>"
-
-
-class _IdleWaiter:
-    __slots__ = ("cushion", "task")
-
-    def __init__(self, cushion: float, task: Task) -> None:
-        self.cushion = cushion
-        self.task = task
 
 
 class Runner:
@@ -159,7 +150,8 @@ class Runner:
         self.ki_pending = False
         self.ki_received = False
         self._crashes: list[BaseException] = []
-        self.idle_waiters: dict[int, _IdleWaiter] = {}
+        # Tasks in wait_all_tasks_blocked(), with their cushions.
+        self.idle_waiters: dict[Task, float] = {}
         self.run_vars: dict[Any, Any] = {}
         # System tasks run in a copy of the context run() was called in,
         # never in the context of whichever task happened to spawn them.
@@ -437,7 +429,7 @@ class Runner:
             timeout = min(timeout, max(0.0, self.clock.deadline_to_sleep_time(deadline)))
         idle = 0
         if self.idle_waiters:
-            cushion = min(w.cushion for w in self.idle_waiters.values())
+            cushion = min(self.idle_waiters.values())
             if cushion < timeout:
                 timeout = cushion
                 idle = 1
@@ -510,11 +502,11 @@ class Runner:
         self._run_batch()
 
     def _wake_idle_waiters(self) -> None:
-        cushion = min(w.cushion for w in self.idle_waiters.values())
-        for key, waiter in list(self.idle_waiters.items()):
-            if waiter.cushion == cushion:
-                del self.idle_waiters[key]
-                self.reschedule(waiter.task)
+        cushion = min(self.idle_waiters.values())
+        for task, its_cushion in list(self.idle_waiters.items()):
+            if its_cushion == cushion:
+                del self.idle_waiters[task]
+                self.reschedule(task)
 
     def _deliver_ki(self) -> None:
         self.ki_pending = False
@@ -608,31 +600,6 @@ def _only_cancelled(exc: BaseException) -> bool:
     return False
 
 
-class _SigintHandler:
-    """Installs the run's Ctrl-C handler for the duration of a run, if this
-    is the main thread and nobody installed a custom handler."""
-
-    __slots__ = ("_runner", "_previous", "_installed")
-
-    def __init__(self, runner: Runner) -> None:
-        self._runner = runner
-        self._installed = False
-        self._previous: Any = None
-
-    def __enter__(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            return
-        self._previous = signal.signal(signal.SIGINT, self._runner.ki_handler)
-        self._installed = True
-
-    def __exit__(self, *exc_info: Any) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous)
-            self._installed = False
-
-
 def run(
     async_fn: Callable[..., Any],
     *args: Any,
@@ -660,7 +627,7 @@ def run(
             "start it in a nursery"
         )
     runner = Runner(clock=clock, instruments=instruments, random_seed=random_seed)
-    sigint = _SigintHandler(runner)
+    sigint = SigintHandler(runner)
     STATE.runner = runner
     try:
         runner.start(async_fn, args)
@@ -746,14 +713,10 @@ async def wait_all_tasks_blocked(cushion: float = 0.0) -> None:
     if not cushion >= 0:
         raise ValueError(f"cushion must be non-negative, got {cushion!r}")
     task = runner.current_task
-    key = object()
-    runner.idle_waiters[id(key)] = waiter = _IdleWaiter(cushion, task)
+    runner.idle_waiters[task] = cushion
 
     def abort(raise_cancel: Any) -> Abort:
-        runner.idle_waiters.pop(id(key), None)
+        del runner.idle_waiters[task]
         return Abort.SUCCEEDED
 
-    from ._traps import wait_task_rescheduled
-
-    del waiter
     await wait_task_rescheduled(abort)
