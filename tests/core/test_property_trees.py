@@ -4,27 +4,38 @@ independent reference model and against invariants that need no model.
 
 The trees
 ---------
-A tree is built from four kinds of node:
+A tree is built from these kinds of node:
 
-* ``nursery``: opens a nursery and starts each child subtree in it with
-  ``start_soon`` (zero children is allowed: an empty nursery);
-* ``scope``: a ``CancelScope`` (shielded or not) around one subtree, with an
-  optional relative deadline and an optional explicit ``cancel()`` made by
-  another task (a "canceller" started in a harness nursery when the scope is
-  entered) a given time after the scope was entered;
+* ``nursery``: opens a nursery and starts each child subtree in it, in
+  order, with ``start_soon``, or with ``await nursery.start(...)`` for a
+  ``start`` child, which runs a *pre* subtree, calls
+  ``task_status.started()``, then runs a *post* subtree. (If the caller is
+  cancelled by the time ``started()`` is called, the task stays under the
+  caller and ``start()`` waits for all of it.) Zero children is allowed: an
+  empty nursery.
+* ``scope``: ``CancelScope(relative_deadline=...)``, ``move_on_after(...)``
+  or ``fail_after(...)`` (shielded or not) around one subtree, with an
+  optional deadline and an optional explicit ``cancel()`` made by another
+  task (a "canceller" started in a harness nursery when the scope is
+  entered) a given time after the scope was entered. ``fail_after`` raises
+  ``TooSlowError`` (labelled with the scope's id) when its scope caught the
+  cancellation.
 * ``seq``: two or three subtrees run one after the other in the same task
   (so that scopes and nurseries are also entered later than time 0, and
-  relative deadlines are measured from a later entry);
+  relative deadlines are measured from a later entry).
 * leaves: ``sleep`` (sleep d), ``raise`` (sleep d, then raise an exception
   labelled with the leaf's id), ``catch`` (sleep d; if cancelled, swallow the
   Cancelled once and checkpoint again, which must raise Cancelled at once,
   since cancellation is level-triggered), and ``forever``
-  (``sleep_forever()``).
+  (``sleep_forever()``). Each leaf also records
+  ``current_effective_deadline()`` when it starts.
 
 Every ``sleep_forever()`` runs inside a private guard scope whose deadline is
-the tree's *rescue time*, later than anything else in the tree can happen.
-So every tree terminates, and whether a leaf had to be rescued (nothing in
-the tree ever cancelled it) is part of the outcome that is checked.
+its *rescue time*, later than anything else in the tree can happen. So
+every tree terminates, and whether a leaf had to be rescued (nothing in the
+tree ever cancelled it) is part of the outcome that is checked. (A kernel
+that hangs anyway, e.g. a deadline that never fires, is caught by the
+suite's pytest timeout.)
 
 Two families of trees
 ---------------------
@@ -51,8 +62,9 @@ Both families check that a run replays identically (the same event log, in
 the same order, at the same clock times) for the same ``random_seed``.
 
 When hypothesis finds a failing tree it prints it as a call of ``build(...)``
-with the raw tree (paste it into ``check_tree`` to replay it), and, as a
-note, the tree as an indented program with every node's id.
+with the raw tree (add it as an ``@example(tree=build(...), seed=...)`` to
+replay it, or use the printed ``@reproduce_failure``), and, as a note, the
+tree as an indented program with every node's id.
 """
 
 from __future__ import annotations
