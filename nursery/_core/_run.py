@@ -18,9 +18,9 @@ when they are off.
 from __future__ import annotations
 
 import contextvars
-from contextvars import copy_context
 import random
 from collections import deque
+from contextvars import copy_context
 from math import inf
 from typing import Any, Callable
 
@@ -31,8 +31,9 @@ from ._clock import Clock, SystemClock
 from ._coroutines import coroutine_or_error
 from ._exceptions import Cancelled, NurseryInternalError, RunFinishedError
 from ._instruments import Instruments
-from ._ki import SigintHandler
 from ._io_common import make_io_manager
+from ._ki import SigintHandler
+from ._mock_clock import MockClock
 from ._nursery import open_nursery
 from ._state import STATE, current_runner, no_run_error
 from ._task import Task
@@ -137,8 +138,6 @@ class Runner:
         for instrument in instruments:
             self.instruments.add_instrument(instrument)
         self._random = None if random_seed is None else random.Random(random_seed)
-        from ._mock_clock import MockClock
-
         self._mock_clock = clock if isinstance(clock, MockClock) else None
         self.init_task: Task | None = None
         self.main_task: Task | None = None

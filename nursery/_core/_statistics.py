@@ -7,6 +7,7 @@ from math import inf
 from typing import Any
 
 from ._state import current_runner
+from ._task import Task
 
 __all__ = ["RunStatistics", "current_statistics"]
 
@@ -34,8 +35,6 @@ class RunStatistics:
 def current_statistics() -> RunStatistics:
     """Return a :class:`RunStatistics` snapshot of the current run."""
     runner = current_runner("current_statistics()")
-    from ._task import Task
-
     tasks = sum(1 for item in runner.ready if isinstance(item, Task))
     deadline = runner.timers.next_deadline()
     return RunStatistics(
