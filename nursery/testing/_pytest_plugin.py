@@ -214,12 +214,34 @@ def pytest_pyfunc_call(pyfuncitem: Any) -> Any:
             "a run has one clock, so request only one of them"
         )
     seed = pyfuncitem.config.getini("nursery_random_seed")
-    nursery.run(
-        _run_test,
-        fn,
-        pyfuncitem._fixtureinfo.argnames,
-        dict(pyfuncitem.funcargs),
-        clock=clocks[0] if clocks else None,
-        random_seed=int(seed) if seed else None,
-    )
+    try:
+        nursery.run(
+            _run_test,
+            fn,
+            pyfuncitem._fixtureinfo.argnames,
+            dict(pyfuncitem.funcargs),
+            clock=clocks[0] if clocks else None,
+            random_seed=int(seed) if seed else None,
+        )
+    except BaseExceptionGroup as group:
+        _raise_lone_outcome(group)
+        raise
     return True
+
+
+_OUTCOMES = (pytest.skip.Exception, pytest.fail.Exception, pytest.xfail.Exception)
+
+
+def _raise_lone_outcome(group: BaseExceptionGroup) -> None:
+    # pytest.skip()/fail()/xfail() called inside a nursery (in a fixture's
+    # nursery, or a task of the test) arrive wrapped in exception groups;
+    # pytest only understands them bare. Unwrap when that outcome is all
+    # there is (besides the Cancelled it caused), so a skip stays a skip.
+    outcomes, rest = group.split(_OUTCOMES)
+    if outcomes is None or (rest is not None and rest.split(nursery.Cancelled)[1] is not None):
+        return
+    while isinstance(outcomes, BaseExceptionGroup):
+        if len(outcomes.exceptions) != 1:
+            return
+        outcomes = outcomes.exceptions[0]
+    raise outcomes

@@ -570,3 +570,44 @@ def test_bad_random_seed_is_a_usage_error(pytester):
     result = _run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*nursery_random_seed must be an integer, got 'lucky'*"])
+
+
+def test_skip_and_xfail_inside_a_nursery_keep_their_meaning(pytester):
+    _ini(pytester, nursery_mode="auto")
+    pytester.makepyfile(
+        """
+        import pytest
+        import nursery
+
+        @pytest.fixture
+        async def in_nursery():
+            async with nursery.open_nursery() as n:
+                yield n
+
+        async def test_skipped_in_a_fixture_nursery(in_nursery):
+            pytest.skip("not on this platform")
+
+        async def test_skipped_from_a_child_task():
+            async def child():
+                pytest.skip("child says skip")
+
+            async with nursery.open_nursery() as n:
+                n.start_soon(child)
+                await nursery.sleep_forever()
+
+        async def test_xfail_in_a_nursery():
+            async with nursery.open_nursery():
+                pytest.xfail("known bug")
+
+        async def test_skip_beside_a_real_error_is_a_failure():
+            async def boom():
+                raise ValueError("real error")
+
+            async with nursery.open_nursery() as n:
+                n.start_soon(boom)
+                pytest.skip("would hide the error")
+        """
+    )
+    result = _run(pytester)
+    result.assert_outcomes(skipped=2, xfailed=1, failed=1)
+    result.stdout.fnmatch_lines(["*ValueError: real error*"])
