@@ -27,6 +27,7 @@ from ._core import (
     sleep_until,
 )
 from ._event import Event, EventStatistics
+from ._public import claim_public_names
 from ._timeouts import current_effective_deadline, fail_after, fail_at, move_on_after, move_on_at
 
 __version__ = "0.1.0.dev0"
@@ -60,13 +61,4 @@ __all__ = [
     "NurseryInternalError",
 ]
 
-# Show the public names as belonging to the public modules, in reprs,
-# tracebacks and the generated reference.
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("nursery._"):
-        try:
-            _obj.__module__ = "nursery"
-        except (AttributeError, TypeError):
-            pass
-del _name, _obj
+claim_public_names(globals(), "nursery")

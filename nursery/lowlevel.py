@@ -32,8 +32,10 @@ from ._core import (
     start_guest_run,
     wait_task_rescheduled,
 )
-from ._core import current_runner as _current_runner
 from outcome import Error as _Error, Outcome as _Outcome, Value as _Value
+
+from ._core import current_runner as _current_runner
+from ._public import claim_public_names
 
 
 def reschedule(task: Task, next_send: _Outcome = _Value(None)) -> None:
@@ -94,11 +96,4 @@ __all__ = [
     "wait_task_rescheduled",
 ]
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("nursery._"):
-        try:
-            _obj.__module__ = "nursery.lowlevel"
-        except (AttributeError, TypeError):
-            pass
-del _name, _obj
+claim_public_names(globals(), "nursery.lowlevel")

@@ -6,6 +6,8 @@ from .._core import MockClock, wait_all_tasks_blocked
 from ._checkpoints import assert_checkpoints, assert_no_checkpoints
 from ._sequencer import Sequencer
 
+from .._public import claim_public_names
+
 __all__ = [
     "MockClock",
     "Sequencer",
@@ -14,11 +16,4 @@ __all__ = [
     "wait_all_tasks_blocked",
 ]
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("nursery."):
-        try:
-            _obj.__module__ = "nursery.testing"
-        except (AttributeError, TypeError):
-            pass
-del _name, _obj
+claim_public_names(globals(), "nursery.testing")
