@@ -280,6 +280,18 @@ def test_sigint_during_system_task_cancels_it_too():
 # In a fresh interpreter: Ctrl-C from another thread while the loop is idle
 
 
+def _run_script(tmp_path, source):
+    """Run *source* in a fresh interpreter (a real process to signal) and
+    return its output lines; it must exit cleanly."""
+    script = tmp_path / "ki_script.py"
+    script.write_text(source)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=str(tmp_path)
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
 _IDLE_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys, threading, time
@@ -327,13 +339,7 @@ _IDLE_SCRIPT = textwrap.dedent(
 
 
 def test_sigint_from_a_thread_while_idle_in_a_subprocess(tmp_path):
-    script = tmp_path / "ki_idle.py"
-    script.write_text(_IDLE_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=str(tmp_path)
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == [
+    assert _run_script(tmp_path, _IDLE_SCRIPT) == [
         "KeyboardInterrupt",
         "elapsed<5 True",
         "cleanup ['a', 'b', 'c', 'main']",
@@ -379,13 +385,7 @@ _BUSY_SCRIPT = textwrap.dedent(
 
 
 def test_sigint_from_a_thread_while_busy_in_a_subprocess(tmp_path):
-    script = tmp_path / "ki_busy.py"
-    script.write_text(_BUSY_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=str(tmp_path)
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["KeyboardInterrupt", "ran True", "cleanup ['busy', 'busy']"]
+    assert _run_script(tmp_path, _BUSY_SCRIPT) == ["KeyboardInterrupt", "ran True", "cleanup ['busy', 'busy']"]
 
 
 _SPIN_SCRIPT = textwrap.dedent(
@@ -431,13 +431,7 @@ _SPIN_SCRIPT = textwrap.dedent(
 
 
 def test_second_ctrl_c_interrupts_a_task_that_never_checkpoints(tmp_path):
-    script = tmp_path / "ki_spin.py"
-    script.write_text(_SPIN_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=str(tmp_path)
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == [
+    assert _run_script(tmp_path, _SPIN_SCRIPT) == [
         "KeyboardInterrupt",
         "cleanup ['sleeper', 'spin']",
         "handler restored True",
