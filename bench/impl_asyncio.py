@@ -79,6 +79,23 @@ async def pingpong(n):
     assert ball == 2 * n, ball
 
 
+async def lock(n):
+    the_lock = asyncio.Lock()
+    turns = 0
+
+    async def worker():
+        nonlocal turns
+        for _ in range(n):
+            async with the_lock:
+                turns += 1
+                await asyncio.sleep(0)
+
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(100):
+            tg.create_task(worker())
+    assert turns == 100 * n, turns
+
+
 async def timeouts(n):
     for _ in range(n):
         async with asyncio.timeout(60):
@@ -121,6 +138,7 @@ WORKLOADS = {
     "spawn": spawn,
     "switch": switch,
     "pingpong": pingpong,
+    "lock": lock,
     "timeouts": timeouts,
     "fanin": fanin,
     "memory": memory,

@@ -57,6 +57,25 @@ def make_workloads(lib):
             has_ball[0].set()
         assert ball == 2 * n, ball
 
+    async def lock(n):
+        # 100 tasks take turns on one Lock, each holding it across a
+        # checkpoint, so nearly every acquire waits and every release hands
+        # the lock over to the next task in line.
+        the_lock = lib.Lock()
+        turns = 0
+
+        async def worker():
+            nonlocal turns
+            for _ in range(n):
+                async with the_lock:
+                    turns += 1
+                    await lib.sleep(0)
+
+        async with lib.open_nursery() as nursery:
+            for _ in range(100):
+                nursery.start_soon(worker)
+        assert turns == 100 * n, turns
+
     async def timeouts(n):
         for _ in range(n):
             with lib.move_on_after(60):
@@ -99,6 +118,7 @@ def make_workloads(lib):
         "spawn": spawn,
         "switch": switch,
         "pingpong": pingpong,
+        "lock": lock,
         "timeouts": timeouts,
         "fanin": fanin,
         "memory": memory,

@@ -28,6 +28,17 @@ from ._core import (
 )
 from ._event import Event, EventStatistics
 from ._public import claim_public_names
+from ._sync import (
+    CapacityLimiter,
+    CapacityLimiterStatistics,
+    Condition,
+    ConditionStatistics,
+    Lock,
+    LockStatistics,
+    Semaphore,
+    SemaphoreStatistics,
+    StrictFIFOLock,
+)
 from ._timeouts import current_effective_deadline, fail_after, fail_at, move_on_after, move_on_at
 
 __version__ = "0.1.0.dev0"
@@ -50,6 +61,15 @@ __all__ = [
     "sleep_forever",
     "Event",
     "EventStatistics",
+    "Lock",
+    "StrictFIFOLock",
+    "LockStatistics",
+    "Condition",
+    "ConditionStatistics",
+    "Semaphore",
+    "SemaphoreStatistics",
+    "CapacityLimiter",
+    "CapacityLimiterStatistics",
     "Cancelled",
     "TooSlowError",
     "RunFinishedError",
