@@ -82,3 +82,7 @@ __all__ = [
 ]
 
 claim_public_names(globals(), "nursery")
+
+# The submodules that are part of the public API, so that
+# ``nursery.to_thread.run_sync`` works after a plain ``import nursery``.
+from . import from_thread, to_thread  # noqa: E402

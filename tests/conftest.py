@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+import nursery._worker_cache
 import nursery.lowlevel
 
 LEAK_KINDS = ("threads", "fds", "processes")
@@ -33,6 +34,8 @@ LEAK_KINDS = ("threads", "fds", "processes")
 # watcher) may take after the test before it counts as leaked.
 GRACE_PERIOD = 2.0
 _POLL_INTERVAL = 0.01
+# How long an idle worker thread lingers during the tests (see pytest_configure).
+WORKER_IDLE_TIMEOUT = 0.1
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,6 +44,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "allow_leaks(*kinds): let this test leave behind the given kinds of resources "
         f"({', '.join(LEAK_KINDS)}; all of them if none is given); the leak check ignores them",
     )
+    # Idle worker threads (to_thread.run_sync) exit after 10 s by default,
+    # longer than the leak check's grace period: let them go sooner here.
+    nursery._worker_cache.IDLE_TIMEOUT = WORKER_IDLE_TIMEOUT
 
 
 # --------------------------------------------------------------------------
