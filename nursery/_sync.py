@@ -505,13 +505,20 @@ class CapacityLimiter(_AsyncContextManagerMixin):
         """Borrow a token for *borrower*, waiting until one is free. A
         checkpoint (also when a token is free).
 
-        Raises :exc:`RuntimeError` if *borrower* already holds one.
+        Raises :exc:`RuntimeError` if *borrower* already holds one, or is
+        already waiting for one in another task.
         """
         task = _current_task("CapacityLimiter.acquire_on_behalf_of()")
         await checkpoint_if_cancelled()
         try:
             self.acquire_on_behalf_of_nowait(borrower)
         except WouldBlock:
+            # A borrower may wait in one task at most: two waits for it would
+            # both be granted, but enter it in _borrowers only once.
+            if borrower in self._pending.values():
+                raise RuntimeError(
+                    f"{borrower!r} is already waiting for one of this CapacityLimiter's tokens in another task"
+                ) from None
             self._pending[task] = borrower
             try:
                 # _hand_off() enters our borrower before waking us.

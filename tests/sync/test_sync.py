@@ -688,6 +688,52 @@ async def test_capacity_limiter_hand_off_and_total_tokens_changes():
     assert limiter.borrowed_tokens == 0
 
 
+async def test_capacity_limiter_one_wait_per_borrower():
+    limiter = nursery.CapacityLimiter(1)
+    limiter.acquire_on_behalf_of_nowait("holder")
+    errors = []
+
+    async def wait_for(borrower):
+        try:
+            await limiter.acquire_on_behalf_of(borrower)
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    async with nursery.open_nursery() as n:
+        await _start_in_order(n, wait_for, ["job", "job"])
+        assert errors == ["'job' is already waiting for one of this CapacityLimiter's tokens in another task"]
+        limiter.release_on_behalf_of("holder")
+    assert limiter.statistics().borrowers == ["job"]
+    limiter.release_on_behalf_of("job")
+    assert limiter.borrowed_tokens == 0
+
+
+@pytest.mark.parametrize("lock_class", LOCKS)
+async def test_contended_acquire_in_a_cancelled_scope_leaves_no_waiter(lock_class):
+    lock = lock_class()
+    sem = nursery.Semaphore(0)
+    limiter = nursery.CapacityLimiter(1)
+    limiter.acquire_on_behalf_of_nowait("holder")
+
+    async def try_all():
+        with nursery.CancelScope() as scope:
+            scope.cancel()
+            with pytest.raises(nursery.Cancelled):
+                await lock.acquire()
+            with pytest.raises(nursery.Cancelled):
+                await sem.acquire()
+            with pytest.raises(nursery.Cancelled):
+                await limiter.acquire()
+
+    async with lock:
+        async with nursery.open_nursery() as n:
+            n.start_soon(try_all)
+    assert lock.statistics().tasks_waiting == 0
+    assert sem.statistics().tasks_waiting == 0
+    assert limiter.statistics().tasks_waiting == 0
+    assert limiter._pending == {}
+
+
 async def test_capacity_limiter_checkpoints():
     limiter = nursery.CapacityLimiter(1)
     with assert_checkpoints():
