@@ -7,7 +7,7 @@ docs/performance.rst explains the method.
 """
 
 #: Workloads in report order.  "memory" is measured in KiB, the rest in seconds.
-WORKLOADS = ("spawn", "switch", "pingpong", "lock", "timeouts", "fanin", "memory")
+WORKLOADS = ("spawn", "switch", "pingpong", "pingpong_event", "lock", "timeouts", "fanin", "memory")
 
 #: Implementations in report order.  nursery is the one under test; the others
 #: are peers.  uvloop and rloop run the asyncio workloads on their own loops.
@@ -18,6 +18,7 @@ SIZES = {
     "spawn": 10_000,
     "switch": 50_000,
     "pingpong": 50_000,
+    "pingpong_event": 50_000,
     "lock": 500,
     "timeouts": 50_000,
     "fanin": 5_000,
@@ -26,7 +27,8 @@ SIZES = {
 SIZE_UNITS = {
     "spawn": "no-op tasks started and joined",
     "switch": "sleep(0) in each of 2 tasks",
-    "pingpong": "round trips between 2 tasks",
+    "pingpong": "round trips between 2 tasks over 2 capacity-1 channels",
+    "pingpong_event": "round trips between 2 tasks, one Event per hand-off",
     "lock": "acquire/release of one Lock (sleep(0) held inside) in each of 100 tasks",
     "timeouts": "timeout scopes around sleep(0)",
     "fanin": "tasks returning a value to the parent",

@@ -58,8 +58,26 @@ async def switch(n):
 
 
 async def pingpong(n):
-    # TODO(issue 3): when the trio-shaped side moves to memory channels, the
-    # asyncio side's equivalent is a pair of asyncio.Queue(maxsize=1).
+    # asyncio's counterpart of two capacity-1 memory channels: two
+    # asyncio.Queue(maxsize=1), one per direction.
+    to_player = [asyncio.Queue(maxsize=1), asyncio.Queue(maxsize=1)]
+
+    async def player(me):
+        receive = to_player[me]
+        send = to_player[1 - me]
+        for _ in range(n):
+            ball = await receive.get()
+            await send.put(ball + 1)
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(player(0))
+        tg.create_task(player(1))
+        await to_player[0].put(0)
+    ball = to_player[0].get_nowait()
+    assert ball == 2 * n, ball
+
+
+async def pingpong_event(n):
     has_ball = [asyncio.Event(), asyncio.Event()]
     ball = 0
 
@@ -138,6 +156,7 @@ WORKLOADS = {
     "spawn": spawn,
     "switch": switch,
     "pingpong": pingpong,
+    "pingpong_event": pingpong_event,
     "lock": lock,
     "timeouts": timeouts,
     "fanin": fanin,

@@ -8,7 +8,7 @@ workload as an async function of its size, to be run inside ``lib.run``.
 from bench import rss
 
 #: The names the workloads use; a library lacking one cannot be measured.
-REQUIRED = ("run", "open_nursery", "sleep", "move_on_after", "Event")
+REQUIRED = ("run", "open_nursery", "sleep", "move_on_after", "Event", "open_memory_channel")
 
 
 def missing_names(lib):
@@ -34,11 +34,29 @@ def make_workloads(lib):
             nursery.start_soon(yielder)
 
     async def pingpong(n):
-        # TODO(issue 3): once nursery has memory channels, hand the ball over a
-        # pair of open_memory_channel(0) channels instead: that is the
-        # idiomatic trio program.  Until then, an Event per hand-off; trio's
-        # Event cannot be cleared, so each player re-creates its own after
-        # waking (safe: the other player only sets it after our next move).
+        # The ball goes back and forth over two capacity-1 memory channels,
+        # one per direction: the idiomatic trio program for a hand-off.
+        to_player = [lib.open_memory_channel(1), lib.open_memory_channel(1)]
+
+        async def player(me):
+            receive = to_player[me][1]
+            send = to_player[1 - me][0]
+            for _ in range(n):
+                ball = await receive.receive()
+                await send.send(ball + 1)
+
+        async with lib.open_nursery() as nursery:
+            nursery.start_soon(player, 0)
+            nursery.start_soon(player, 1)
+            await to_player[0][0].send(0)
+        ball = to_player[0][1].receive_nowait()
+        assert ball == 2 * n, ball
+
+    async def pingpong_event(n):
+        # The same ping-pong over Events (the pingpong workload before memory
+        # channels existed): trio's Event cannot be cleared, so each player
+        # re-creates its own after waking (safe: the other player only sets
+        # it after our next move).
         has_ball = [lib.Event(), lib.Event()]
         ball = 0
 
@@ -118,6 +136,7 @@ def make_workloads(lib):
         "spawn": spawn,
         "switch": switch,
         "pingpong": pingpong,
+        "pingpong_event": pingpong_event,
         "lock": lock,
         "timeouts": timeouts,
         "fanin": fanin,

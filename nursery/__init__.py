@@ -26,6 +26,7 @@ from ._core import (
     sleep_forever,
     sleep_until,
 )
+from ._channel import MemoryChannelStatistics, MemoryReceiveChannel, MemorySendChannel, open_memory_channel
 from ._event import Event, EventStatistics
 from ._public import claim_public_names
 from ._sync import (
@@ -61,6 +62,10 @@ __all__ = [
     "sleep_forever",
     "Event",
     "EventStatistics",
+    "open_memory_channel",
+    "MemorySendChannel",
+    "MemoryReceiveChannel",
+    "MemoryChannelStatistics",
     "Lock",
     "StrictFIFOLock",
     "LockStatistics",
