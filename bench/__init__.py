@@ -7,7 +7,7 @@ docs/performance.rst explains the method.
 """
 
 #: Workloads in report order.  "memory" is measured in KiB, the rest in seconds.
-WORKLOADS = ("spawn", "switch", "pingpong", "pingpong_event", "lock", "timeouts", "fanin", "memory")
+WORKLOADS = ("spawn", "switch", "pingpong", "pingpong_event", "lock", "timeouts", "fanin", "to_thread", "memory")
 
 #: Implementations in report order.  nursery is the one under test; the others
 #: are peers.  uvloop and rloop run the asyncio workloads on their own loops.
@@ -22,6 +22,7 @@ SIZES = {
     "lock": 500,
     "timeouts": 50_000,
     "fanin": 5_000,
+    "to_thread": 2_000,
     "memory": 10_000,
 }
 SIZE_UNITS = {
@@ -32,6 +33,7 @@ SIZE_UNITS = {
     "lock": "acquire/release of one Lock (sleep(0) held inside) in each of 100 tasks",
     "timeouts": "timeout scopes around sleep(0)",
     "fanin": "tasks returning a value to the parent",
+    "to_thread": "sequential calls of a no-op function in a worker thread",
     "memory": "live tasks blocked on an event",
 }
 

@@ -131,6 +131,15 @@ async def fanin(n):
     assert total == n * (n - 1) // 2, total
 
 
+def noop_sync():
+    pass
+
+
+async def to_thread(n):
+    for _ in range(n):
+        await asyncio.to_thread(noop_sync)
+
+
 async def memory(n):
     """Return the peak RSS growth, in KiB, while n tasks are blocked."""
     release = asyncio.Event()
@@ -160,5 +169,6 @@ WORKLOADS = {
     "lock": lock,
     "timeouts": timeouts,
     "fanin": fanin,
+    "to_thread": to_thread,
     "memory": memory,
 }

@@ -112,6 +112,14 @@ def make_workloads(lib):
         total = sum(results)
         assert total == n * (n - 1) // 2, total
 
+    def noop_sync():
+        pass
+
+    async def to_thread(n):
+        run_sync = lib.to_thread.run_sync
+        for _ in range(n):
+            await run_sync(noop_sync)
+
     async def memory(n):
         """Return the peak RSS growth, in KiB, while n tasks are blocked."""
         release = lib.Event()
@@ -140,5 +148,6 @@ def make_workloads(lib):
         "lock": lock,
         "timeouts": timeouts,
         "fanin": fanin,
+        "to_thread": to_thread,
         "memory": memory,
     }
