@@ -21,7 +21,7 @@ import math
 import types
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Generator, Generic, TypeVar
+from typing import Any, Callable, Generator, Generic, Self, TypeVar
 
 from ._core import (
     STATE,
@@ -132,22 +132,57 @@ def _no_receivers(what: str) -> BrokenResourceError:
     return BrokenResourceError(f"{what}: every receive channel of this memory channel is closed, so nobody can receive")
 
 
-class MemorySendChannel(Generic[T]):
-    """The send side of a memory channel, made by :func:`open_memory_channel`
-    or :meth:`clone`. Use it as ``async with`` or ``with`` to close it when
-    the block ends."""
+class _ChannelEnd(Generic[T]):
+    """What both ends of a memory channel share: how they are made, closing
+    as a context manager, and statistics. Subclasses define ``close()``."""
 
     __slots__ = ("_state", "_closed")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        raise TypeError("MemorySendChannel objects are made by nursery.open_memory_channel(), not directly")
+        raise TypeError(f"{type(self).__name__} objects are made by nursery.open_memory_channel(), not directly")
 
     @classmethod
-    def _create(cls, state: _ChannelState[T]) -> MemorySendChannel[T]:
+    def _create(cls, state: _ChannelState[T]) -> Self:
         self = object.__new__(cls)
         self._state = state
         self._closed = False
         return self
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Close this channel (see :meth:`close`), then checkpoint."""
+        self.close()
+        await checkpoint()
+
+    def statistics(self) -> MemoryChannelStatistics:
+        """A :class:`MemoryChannelStatistics` snapshot of the channel."""
+        return self._state.statistics()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        closed = ", closed" if self._closed else ""
+        return f"<{type(self).__name__} at {id(self):#x}{closed}, state {id(self._state):#x}>"
+
+
+class MemorySendChannel(_ChannelEnd[T]):
+    """The send side of a memory channel, made by :func:`open_memory_channel`
+    or :meth:`clone`. Use it as ``async with`` or ``with`` to close it when
+    the block ends."""
+
+    __slots__ = ()
 
     def send_nowait(self, value: T) -> None:
         """Send *value* without blocking: hand it to a task waiting in
@@ -245,48 +280,14 @@ class MemorySendChannel(Generic[T]):
         if not state.open_send_channels:
             _wake_all(state.receive_tasks, lambda: EndOfChannel("every send channel was closed"))
 
-    async def aclose(self) -> None:
-        """Close this channel (see :meth:`close`), then checkpoint."""
-        self.close()
-        await checkpoint()
 
-    def statistics(self) -> MemoryChannelStatistics:
-        """A :class:`MemoryChannelStatistics` snapshot of the channel."""
-        return self._state.statistics()
-
-    def __enter__(self) -> MemorySendChannel[T]:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> MemorySendChannel[T]:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"<MemorySendChannel at {id(self):#x}{', closed' if self._closed else ''}, state {id(self._state):#x}>"
-
-
-class MemoryReceiveChannel(Generic[T]):
+class MemoryReceiveChannel(_ChannelEnd[T]):
     """The receive side of a memory channel, made by
     :func:`open_memory_channel` or :meth:`clone`. ``async for value in
     channel`` receives until the end of the channel. Use it as ``async with``
     or ``with`` to close it when the block ends."""
 
-    __slots__ = ("_state", "_closed")
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        raise TypeError("MemoryReceiveChannel objects are made by nursery.open_memory_channel(), not directly")
-
-    @classmethod
-    def _create(cls, state: _ChannelState[T]) -> MemoryReceiveChannel[T]:
-        self = object.__new__(cls)
-        self._state = state
-        self._closed = False
-        return self
+    __slots__ = ()
 
     def receive_nowait(self) -> T:
         """Return the next value without blocking: the oldest buffered one,
@@ -391,15 +392,6 @@ class MemoryReceiveChannel(Generic[T]):
             _wake_all(state.send_tasks, lambda: _no_receivers("send()"))
             state.data.clear()
 
-    async def aclose(self) -> None:
-        """Close this channel (see :meth:`close`), then checkpoint."""
-        self.close()
-        await checkpoint()
-
-    def statistics(self) -> MemoryChannelStatistics:
-        """A :class:`MemoryChannelStatistics` snapshot of the channel."""
-        return self._state.statistics()
-
     def __aiter__(self) -> MemoryReceiveChannel[T]:
         return self
 
@@ -409,21 +401,6 @@ class MemoryReceiveChannel(Generic[T]):
             return (yield from self.receive())
         except EndOfChannel:
             raise StopAsyncIteration from None
-
-    def __enter__(self) -> MemoryReceiveChannel[T]:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> MemoryReceiveChannel[T]:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"<MemoryReceiveChannel at {id(self):#x}{', closed' if self._closed else ''}, state {id(self._state):#x}>"
 
 
 def open_memory_channel(
