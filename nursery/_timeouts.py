@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from math import inf
 from types import TracebackType
 
-from ._core import CancelScope, TooSlowError, current_runner
+from ._core import CancelScope, TooSlowError, check_time, current_runner
 
 __all__ = [
     "move_on_at",
@@ -18,17 +17,12 @@ __all__ = [
 
 
 def _check_seconds(seconds: float, what: str) -> float:
-    try:
-        if isinstance(seconds, (str, bytes)):
-            raise TypeError  # float("5") works, but a string is a mistake
-        seconds = float(seconds)
-    except (TypeError, ValueError):
-        raise TypeError(f"{what}() takes a number of seconds, got {seconds!r}") from None
-    if math.isnan(seconds):
-        raise ValueError(f"{what}() timeout must not be NaN")
-    if seconds < 0:
-        raise ValueError(f"{what}() timeout must be non-negative, got {seconds!r}")
-    return seconds
+    return check_time(
+        seconds,
+        f"{what}() takes a number of seconds, got {{value!r}}",
+        f"{what}() timeout must not be NaN",
+        f"{what}() timeout must be non-negative, got {{value!r}}",
+    )
 
 
 def move_on_at(deadline: float, *, shield: bool = False) -> CancelScope:

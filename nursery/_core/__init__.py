@@ -41,6 +41,7 @@ from ._state import STATE, current_runner, no_run_error
 from ._statistics import RunStatistics, current_statistics
 from ._task import Task
 from ._task_tree import format_task_tree
+from ._time_values import check_time
 from ._token import Token, current_token
 from ._traps import (
     Abort,

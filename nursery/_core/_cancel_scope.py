@@ -26,13 +26,13 @@ that the code between the two exits does not run.
 
 from __future__ import annotations
 
-import math
 import sys
 from math import inf
 from types import TracebackType
 from typing import Any
 
 from ._exceptions import Cancelled
+from ._time_values import check_time
 from ._state import current_runner
 
 __all__ = ["CancelScope"]
@@ -41,15 +41,7 @@ _NEW, _ACTIVE, _EXITED = 0, 1, 2
 
 
 def _check_deadline(value: float, what: str) -> float:
-    try:
-        if isinstance(value, (str, bytes)):
-            raise TypeError  # float("5") works, but a string is a mistake
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{what} must be a number, got {value!r}") from None
-    if math.isnan(value):
-        raise ValueError(f"{what} must not be NaN")
-    return value
+    return check_time(value, f"{what} must be a number, got {{value!r}}", f"{what} must not be NaN")
 
 
 class CancelScope:

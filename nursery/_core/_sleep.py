@@ -3,11 +3,11 @@ costs one heap entry instead of a cancel scope that is cancelled to end it."""
 
 from __future__ import annotations
 
-import math
 from math import inf
 from typing import Any, Awaitable
 
 from ._state import STATE, current_runner, no_run_error
+from ._time_values import check_time
 from ._traps import Abort, checkpoint, wait_task_rescheduled
 
 __all__ = ["sleep", "sleep_until", "sleep_forever"]
@@ -36,15 +36,11 @@ async def sleep_until(deadline: float) -> None:
     """Sleep until the run's clock reaches *deadline* (see
     :func:`current_time`). A checkpoint, even if the deadline has passed."""
     runner = current_runner("sleep_until()")
-    if deadline.__class__ is not float and deadline.__class__ is not int:
-        try:
-            if isinstance(deadline, (str, bytes)):
-                raise TypeError
-            deadline = float(deadline)
-        except (TypeError, ValueError):
-            raise TypeError(f"sleep_until() takes a deadline in seconds (a number), got {deadline!r}") from None
-    if deadline != deadline:
-        raise ValueError("sleep_until() deadline must not be NaN")
+    deadline = check_time(
+        deadline,
+        "sleep_until() takes a deadline in seconds (a number), got {value!r}",
+        "sleep_until() deadline must not be NaN",
+    )
     if deadline <= runner.clock.current_time():
         await checkpoint()
         return
@@ -75,15 +71,10 @@ def sleep(seconds: float) -> Awaitable[None]:
     checkpoint. Bad arguments raise at the call."""
     if seconds == 0:
         return checkpoint()
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
-        try:
-            if isinstance(seconds, (str, bytes)):
-                raise TypeError  # float("5") works, but a string is a mistake
-            seconds = float(seconds)
-        except (TypeError, ValueError):
-            raise TypeError(f"sleep() takes a number of seconds, got {seconds!r}") from None
-    if math.isnan(seconds):
-        raise ValueError("sleep() duration must not be NaN")
-    if seconds < 0:
-        raise ValueError(f"sleep() duration must be non-negative, got {seconds!r}")
+    seconds = check_time(
+        seconds,
+        "sleep() takes a number of seconds, got {value!r}",
+        "sleep() duration must not be NaN",
+        "sleep() duration must be non-negative, got {value!r}",
+    )
     return _sleep_for(seconds)
