@@ -26,9 +26,11 @@ from ._core import (
     sleep_forever,
     sleep_until,
 )
+from ._abc import AsyncResource, HalfCloseableStream, Listener, ReceiveStream, SendStream, Stream, aclose_forcefully
 from ._channel import MemoryChannelStatistics, MemoryReceiveChannel, MemorySendChannel, open_memory_channel
 from ._event import Event, EventStatistics
 from ._public import claim_public_names
+from ._stapled import StapledStream
 from ._sync import (
     CapacityLimiter,
     CapacityLimiterStatistics,
@@ -84,6 +86,15 @@ __all__ = [
     "BrokenResourceError",
     "EndOfChannel",
     "NurseryInternalError",
+    # streams (nursery._abc, nursery._stapled)
+    "AsyncResource",
+    "SendStream",
+    "ReceiveStream",
+    "Stream",
+    "HalfCloseableStream",
+    "Listener",
+    "StapledStream",
+    "aclose_forcefully",
 ]
 
 claim_public_names(globals(), "nursery")

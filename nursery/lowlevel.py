@@ -32,7 +32,10 @@ from ._core import (
     in_task,
     spawn_system_task,
     start_guest_run,
+    notify_closing,
+    wait_readable,
     wait_task_rescheduled,
+    wait_writable,
 )
 from outcome import Error as _Error, Outcome as _Outcome, Value as _Value
 
@@ -97,7 +100,10 @@ __all__ = [
     "reschedule",
     "spawn_system_task",
     "start_guest_run",
+    "notify_closing",
+    "wait_readable",
     "wait_task_rescheduled",
+    "wait_writable",
 ]
 
 claim_public_names(globals(), "nursery.lowlevel")

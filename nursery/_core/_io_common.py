@@ -127,3 +127,29 @@ def make_io_manager(runner, wakeup):
     from ._io_select import SelectIOManager
 
     return SelectIOManager(runner, wakeup)
+
+
+def wait_readable(fd_or_sock: Any):
+    """Block until *fd_or_sock* (an int fd or anything with ``fileno()``) is
+    readable: data, end of file, an error or a pending connection to accept.
+
+    Raises :exc:`nursery.BusyResourceError` if another task already waits for
+    the same fd to become readable, and :exc:`nursery.ClosedResourceError` if
+    :func:`notify_closing` is called for it while we wait. A checkpoint only
+    in the sense that it always blocks until the fd is ready or the wait is
+    cancelled; call it after a non-blocking attempt failed.
+    """
+    return current_runner("wait_readable()").io.wait_readable(fd_or_sock)
+
+
+def wait_writable(fd_or_sock: Any):
+    """Block until *fd_or_sock* is writable (or has an error). Errors as for
+    :func:`wait_readable`."""
+    return current_runner("wait_writable()").io.wait_writable(fd_or_sock)
+
+
+def notify_closing(fd_or_sock: Any) -> None:
+    """Tell the kernel that *fd_or_sock* is about to be closed: every task
+    waiting on it gets :exc:`nursery.ClosedResourceError`. Call it *before*
+    closing the fd (the OS may reuse the number at once). Not a checkpoint."""
+    current_runner("notify_closing()").io.notify_closing(fd_or_sock)

@@ -1,0 +1,49 @@
+"""Two one-way streams joined into one two-way stream."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from ._abc import HalfCloseableStream, ReceiveStream, SendStream
+
+S = TypeVar("S", bound=SendStream)
+R = TypeVar("R", bound=ReceiveStream)
+
+
+class StapledStream(HalfCloseableStream, Generic[S, R]):
+    """A :class:`HalfCloseableStream` that sends on *send_stream* and
+    receives from *receive_stream* (for example a subprocess's stdin and
+    stdout).
+
+    ``send_eof()`` calls the send stream's ``send_eof()`` when it has one and
+    closes the send stream otherwise; ``aclose()`` closes both, the receive
+    stream even if closing the send stream fails.
+    """
+
+    def __init__(self, send_stream: S, receive_stream: R) -> None:
+        self.send_stream = send_stream
+        self.receive_stream = receive_stream
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        return await self.send_stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        return await self.send_stream.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        stream = self.send_stream
+        if isinstance(stream, HalfCloseableStream):
+            return await stream.send_eof()
+        return await stream.aclose()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self.receive_stream.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        try:
+            await self.send_stream.aclose()
+        finally:
+            await self.receive_stream.aclose()
+
+    def __repr__(self) -> str:
+        return f"<StapledStream send={self.send_stream!r} receive={self.receive_stream!r}>"
