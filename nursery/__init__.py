@@ -30,6 +30,10 @@ from ._abc import AsyncResource, HalfCloseableStream, Listener, ReceiveStream, S
 from ._channel import MemoryChannelStatistics, MemoryReceiveChannel, MemorySendChannel, open_memory_channel
 from ._event import Event, EventStatistics
 from ._highlevel_socket import SocketListener, SocketStream
+from ._open_tcp_listeners import open_tcp_listeners, serve_tcp
+from ._open_tcp_stream import open_tcp_stream
+from ._serve_listeners import serve_listeners
+from ._unix_sockets import open_unix_listener, open_unix_socket
 from ._public import claim_public_names
 from ._stapled import StapledStream
 from ._sync import (
@@ -99,6 +103,14 @@ __all__ = [
     # sockets (nursery._highlevel_socket)
     "SocketStream",
     "SocketListener",
+    # TCP and Unix connections and servers (nursery._open_tcp_stream,
+    # nursery._open_tcp_listeners, nursery._serve_listeners, nursery._unix_sockets)
+    "open_tcp_stream",
+    "open_tcp_listeners",
+    "serve_tcp",
+    "serve_listeners",
+    "open_unix_socket",
+    "open_unix_listener",
 ]
 
 claim_public_names(globals(), "nursery")

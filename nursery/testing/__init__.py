@@ -4,6 +4,7 @@ pytest plugin."""
 
 from .._core import MockClock, wait_all_tasks_blocked
 from ._checkpoints import assert_checkpoints, assert_no_checkpoints
+from ._network import open_stream_to_socket_listener
 from ._sequencer import Sequencer
 
 from .._public import claim_public_names
@@ -13,6 +14,7 @@ __all__ = [
     "Sequencer",
     "assert_checkpoints",
     "assert_no_checkpoints",
+    "open_stream_to_socket_listener",
     "wait_all_tasks_blocked",
 ]
 
