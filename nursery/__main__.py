@@ -15,6 +15,7 @@ couple of seconds.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import textwrap
@@ -184,6 +185,71 @@ async def tour_task_tree() -> None:
         # kernel's own root task).
         print(textwrap.indent(lowlevel.format_task_tree(lowlevel.current_task()), "    "))
         n.cancel_scope.cancel()
+
+
+# ----------------------------------------------------------------------
+# 6. networking
+
+
+@section("A TCP echo server and a few clients")
+async def tour_tcp_echo() -> None:
+    """serve_tcp() listens and runs the handler in a new task for every
+    connection. Started with nursery.start(), it returns once the server
+    accepts connections, with its listeners: port 0 lets the kernel pick a
+    free port, and the listener tells which. Three clients talk to it at the
+    same time; cancelling the nursery stops the server and closes its
+    sockets."""
+    names = ["ada", "bob", "cy"]
+    everyone_connected = nursery.Event()
+    open_connections = 0
+    peak = 0
+
+    async def echo(stream: nursery.SocketStream) -> None:
+        nonlocal open_connections, peak
+        open_connections += 1
+        peak = max(peak, open_connections)
+        if open_connections == len(names):
+            everyone_connected.set()
+        try:
+            async for chunk in stream:
+                await stream.send_all(chunk)
+        finally:
+            open_connections -= 1
+
+    async def read_line(stream: nursery.SocketStream, buffer: bytearray) -> str:
+        while b"\n" not in buffer:
+            chunk = await stream.receive_some()
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            buffer += chunk
+        line, _, rest = bytes(buffer).partition(b"\n")
+        buffer[:] = rest
+        return line.decode()
+
+    replies: dict[str, list[str]] = {}
+
+    async def client(name: str, port: int) -> None:
+        async with await nursery.open_tcp_stream("127.0.0.1", port) as stream:
+            replies[name] = []
+            # Talk once the server has all three connections open.
+            await everyone_connected.wait()
+            buffer = bytearray()
+            for line in (f"hello from {name}", f"bye from {name}"):
+                await stream.send_all(line.encode() + b"\n")
+                replies[name].append(await read_line(stream, buffer))
+
+    async with nursery.open_nursery() as n:
+        listeners = await n.start(functools.partial(nursery.serve_tcp, echo, 0, host="127.0.0.1"))
+        host, port = listeners[0].socket.getsockname()
+        say(f"serving on {host}, on a port the kernel picked")
+        async with nursery.open_nursery() as clients:
+            for name in names:
+                clients.start_soon(client, name, port)
+        for name in names:
+            say(f"{name} got back: {' | '.join(replies[name])}")
+        say(f"the server handled {peak} connections at once")
+        n.cancel_scope.cancel()
+    say(f"server stopped; its listening socket is closed: {listeners[0].socket.fileno() == -1}")
 
 
 # ----------------------------------------------------------------------

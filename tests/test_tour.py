@@ -59,6 +59,7 @@ def test_tour_sections_in_order(tour) -> None:
         "== 3. Errors: a failing child cancels its siblings; errors come as a group",
         "== 4. start(): wait until a background task is ready",
         "== 5. The task tree: what is everything waiting for?",
+        "== 6. A TCP echo server and a few clients",
         "== End of the tour. Next: the docs (make docs) and the tests (make test).",
     ]
 
@@ -119,6 +120,20 @@ def test_tour_task_tree(tour) -> None:
     assert re.search(r"└── task 'timer' \(blocked\): _?sleep(_for)? at _sleep\.py:\d+ \(in sleep_until\)", tree)
 
 
+def test_tour_tcp_echo(tour) -> None:
+    out = tour[0].stdout
+    lines = [line.strip() for line in out[out.index("== 6.") :].splitlines()]
+    start = lines.index("serving on 127.0.0.1, on a port the kernel picked")
+    assert lines[start : start + 6] == [
+        "serving on 127.0.0.1, on a port the kernel picked",
+        "ada got back: hello from ada | bye from ada",
+        "bob got back: hello from bob | bye from bob",
+        "cy got back: hello from cy | bye from cy",
+        "the server handled 3 connections at once",
+        "server stopped; its listening socket is closed: True",
+    ]
+
+
 def test_tour_runs_selected_sections() -> None:
     proc = run_tour("4")
     assert proc.returncode == 0, proc.stderr
@@ -133,7 +148,7 @@ def test_tour_list_and_bad_arguments() -> None:
     proc = run_tour("--list")
     assert proc.returncode == 0
     assert proc.stdout.splitlines()[0] == "1. Nurseries: children run concurrently, the parent waits for them all"
-    assert len(proc.stdout.splitlines()) == 5
+    assert len(proc.stdout.splitlines()) == 6
 
     proc = run_tour("99")
     assert proc.returncode == 2
