@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Generic, TypeVar
 
 from ._abc import HalfCloseableStream, ReceiveStream, SendStream
+from ._core import ClosedResourceError, checkpoint
 
 S = TypeVar("S", bound=SendStream)
 R = TypeVar("R", bound=ReceiveStream)
@@ -16,13 +17,19 @@ class StapledStream(HalfCloseableStream, Generic[S, R]):
     stdout).
 
     ``send_eof()`` calls the send stream's ``send_eof()`` when it has one and
-    closes the send stream otherwise; ``aclose()`` closes both, the receive
-    stream even if closing the send stream fails.
+    closes the send stream otherwise (after this stream's ``aclose()`` it
+    raises :exc:`~nursery.ClosedResourceError`, as for any stream);
+    ``aclose()`` closes both, the receive stream even if closing the send
+    stream fails.
     """
 
     def __init__(self, send_stream: S, receive_stream: R) -> None:
         self.send_stream = send_stream
         self.receive_stream = receive_stream
+        # Needed by send_eof() alone: closing a send stream that has no
+        # send_eof() of its own is how send_eof() works, so the send stream
+        # being closed does not tell whether *this* stream was closed.
+        self._closed = False
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         return await self.send_stream.send_all(data)
@@ -31,6 +38,9 @@ class StapledStream(HalfCloseableStream, Generic[S, R]):
         return await self.send_stream.wait_send_all_might_not_block()
 
     async def send_eof(self) -> None:
+        if self._closed:
+            await checkpoint()
+            raise ClosedResourceError("send_eof() on a StapledStream that was closed")
         stream = self.send_stream
         if isinstance(stream, HalfCloseableStream):
             return await stream.send_eof()
@@ -40,6 +50,7 @@ class StapledStream(HalfCloseableStream, Generic[S, R]):
         return await self.receive_stream.receive_some(max_bytes)
 
     async def aclose(self) -> None:
+        self._closed = True
         try:
             await self.send_stream.aclose()
         finally:
