@@ -7,7 +7,19 @@ docs/performance.rst explains the method.
 """
 
 #: Workloads in report order.  "memory" is measured in KiB, the rest in seconds.
-WORKLOADS = ("spawn", "switch", "pingpong", "pingpong_event", "lock", "timeouts", "fanin", "to_thread", "memory")
+WORKLOADS = (
+    "spawn",
+    "switch",
+    "pingpong",
+    "pingpong_event",
+    "lock",
+    "timeouts",
+    "fanin",
+    "to_thread",
+    "echo_tcp",
+    "echo_bulk",
+    "memory",
+)
 
 #: Implementations in report order.  nursery is the one under test; the others
 #: are peers.  uvloop and rloop run the asyncio workloads on their own loops.
@@ -23,6 +35,8 @@ SIZES = {
     "timeouts": 50_000,
     "fanin": 5_000,
     "to_thread": 2_000,
+    "echo_tcp": 200,
+    "echo_bulk": 1024,
     "memory": 10_000,
 }
 SIZE_UNITS = {
@@ -34,6 +48,8 @@ SIZE_UNITS = {
     "timeouts": "timeout scopes around sleep(0)",
     "fanin": "tasks returning a value to the parent",
     "to_thread": "sequential calls of a no-op function in a worker thread",
+    "echo_tcp": "1 KiB messages echoed over loopback TCP to each of 50 concurrent clients",
+    "echo_bulk": "64 KiB chunks sent through one loopback TCP echo connection",
     "memory": "live tasks blocked on an event",
 }
 

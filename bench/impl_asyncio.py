@@ -140,6 +140,87 @@ async def to_thread(n):
         await asyncio.to_thread(noop_sync)
 
 
+# -- TCP over loopback, with asyncio streams ----------------------------------
+
+ECHO_CLIENTS = 50
+MESSAGE = b"x" * 1024
+CHUNK = b"y" * 65536
+
+
+async def echo_handler(reader, writer):
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+async def with_echo_server(clients):
+    """Serve echo on a loopback port while clients(port) runs."""
+    server = await asyncio.start_server(echo_handler, "127.0.0.1", 0, backlog=1024)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        await clients(port)
+        server.close()
+        await server.wait_closed()
+
+
+async def echo_tcp(n):
+    echoed = 0
+
+    async def client(port):
+        nonlocal echoed
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for _ in range(n):
+                writer.write(MESSAGE)
+                await writer.drain()
+                echo = await reader.readexactly(1024)
+                echoed += len(echo)
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    async def clients(port):
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(ECHO_CLIENTS):
+                tg.create_task(client(port))
+
+    await with_echo_server(clients)
+    assert echoed == ECHO_CLIENTS * n * 1024, echoed
+
+
+async def echo_bulk(n):
+    total = n * len(CHUNK)
+    received = 0
+
+    async def clients(port):
+        nonlocal received
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def sender():
+            for _ in range(n):
+                writer.write(CHUNK)
+                await writer.drain()
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(sender())
+                while received < total:
+                    data = await reader.read(65536)
+                    received += len(data)
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    await with_echo_server(clients)
+    assert received == total, received
+
+
 async def memory(n):
     """Return the peak RSS growth, in KiB, while n tasks are blocked."""
     release = asyncio.Event()
@@ -170,5 +251,7 @@ WORKLOADS = {
     "timeouts": timeouts,
     "fanin": fanin,
     "to_thread": to_thread,
+    "echo_tcp": echo_tcp,
+    "echo_bulk": echo_bulk,
     "memory": memory,
 }

@@ -140,6 +140,97 @@ def make_workloads(lib):
             release.set()
         return peak - baseline
 
+    # -- TCP over loopback ------------------------------------------------
+    # The listener and the client connections are built from the socket
+    # module and SocketListener / SocketStream, which nursery and trio both
+    # have under the same names.
+
+    ECHO_CLIENTS = 50
+    MESSAGE = b"x" * 1024
+    CHUNK = b"y" * 65536
+
+    async def tcp_listener():
+        sock = lib.socket.socket()
+        await sock.bind(("127.0.0.1", 0))
+        sock.listen(1024)
+        return lib.SocketListener(sock)
+
+    async def tcp_connect(port):
+        sock = lib.socket.socket()
+        await sock.connect(("127.0.0.1", port))
+        return lib.SocketStream(sock)
+
+    async def echo_handler(stream):
+        async with stream:
+            while True:
+                data = await stream.receive_some(65536)
+                if not data:
+                    return
+                await stream.send_all(data)
+
+    async def echo_server(listener, task_nursery):
+        while True:
+            stream = await listener.accept()
+            task_nursery.start_soon(echo_handler, stream)
+
+    async def with_echo_server(clients):
+        """Serve echo on a loopback port while clients(port) runs."""
+        listener = await tcp_listener()
+        port = listener.socket.getsockname()[1]
+        async with lib.open_nursery() as server_nursery:
+            server_nursery.start_soon(echo_server, listener, server_nursery)
+            await clients(port)
+            server_nursery.cancel_scope.cancel()
+        await listener.aclose()
+
+    async def echo_tcp(n):
+        # 50 clients at once, each sending n messages of 1 KiB and waiting for
+        # each echo before the next: many small messages on many connections.
+        echoed = 0
+
+        async def client(port):
+            nonlocal echoed
+            stream = await tcp_connect(port)
+            async with stream:
+                for _ in range(n):
+                    await stream.send_all(MESSAGE)
+                    got = 0
+                    while got < 1024:
+                        got += len(await stream.receive_some(65536))
+                    echoed += got
+
+        async def clients(port):
+            async with lib.open_nursery() as client_nursery:
+                for _ in range(ECHO_CLIENTS):
+                    client_nursery.start_soon(client, port)
+
+        await with_echo_server(clients)
+        assert echoed == ECHO_CLIENTS * n * 1024, echoed
+
+    async def echo_bulk(n):
+        # n chunks of 64 KiB through one echo connection, one task sending
+        # while another receives: throughput of a single stream.
+        total = n * len(CHUNK)
+        received = 0
+
+        async def clients(port):
+            nonlocal received
+            stream = await tcp_connect(port)
+
+            async def sender():
+                for _ in range(n):
+                    await stream.send_all(CHUNK)
+
+            async with stream:
+                async with lib.open_nursery() as client_nursery:
+                    client_nursery.start_soon(sender)
+                    while received < total:
+                        data = await stream.receive_some(65536)
+                        received += len(data)
+
+        await with_echo_server(clients)
+        assert received == total, received
+
     return {
         "spawn": spawn,
         "switch": switch,
@@ -149,5 +240,7 @@ def make_workloads(lib):
         "timeouts": timeouts,
         "fanin": fanin,
         "to_thread": to_thread,
+        "echo_tcp": echo_tcp,
+        "echo_bulk": echo_bulk,
         "memory": memory,
     }

@@ -89,7 +89,7 @@ class SocketStream(HalfCloseableStream):
     ``__cause__``.
     """
 
-    __slots__ = ("socket", "_sock", "_closed", "_sending", "_receiving", "_broken")
+    __slots__ = ("socket", "_sock", "_closed", "_sending", "_receiving", "_drained", "_broken")
 
     def __init__(self, socket: nsocket.SocketType) -> None:
         if not isinstance(socket, nsocket.SocketType):
@@ -106,6 +106,8 @@ class SocketStream(HalfCloseableStream):
         self._closed = False
         self._sending = False
         self._receiving = False
+        # Whether the last receive emptied the socket's receive buffer.
+        self._drained = False
         # The OSError or reason that broke the sending side, or None.
         self._broken: str | None = None
         if socket.family in (nsocket.AF_INET, nsocket.AF_INET6):
@@ -167,7 +169,7 @@ class SocketStream(HalfCloseableStream):
                     return
                 while True:
                     try:
-                        yield from wait_writable(sock)
+                        yield from runner.io.wait_writable(sock)
                     except BaseException as exc:
                         if sent and not isinstance(exc, ClosedResourceError):
                             self._broken = f"send_all() was interrupted ({type(exc).__name__}) after {sent} of {total} bytes"
@@ -254,28 +256,35 @@ class SocketStream(HalfCloseableStream):
         if runner.current_task._cancel_scope._effectively_cancelled:
             yield  # a checkpoint in a cancelled scope: raises Cancelled
         sock = self._sock
-        try:
-            data = sock.recv(max_bytes)
-        except BlockingIOError:
-            pass
-        except OSError as exc:
-            raise self._receive_error(exc) from None
-        else:
-            yield _SHIELDED  # the data is ours; a cancellation must not lose it
-            return data
+        if not self._drained:
+            try:
+                data = sock.recv(max_bytes)
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                raise self._receive_error(exc) from None
+            else:
+                # A short read emptied the socket's buffer: the next call
+                # most likely finds it still empty, so it waits first
+                # instead of paying for a recv() that fails.
+                self._drained = 0 < len(data) < max_bytes
+                yield _SHIELDED  # the data is ours; a cancellation must not lose it
+                return data
         self._receiving = True
         try:
             while True:
                 try:
-                    yield from wait_readable(sock)
+                    yield from runner.io.wait_readable(sock)
                 except ClosedResourceError:
                     raise _closed("receive_some()") from None
                 try:
-                    return sock.recv(max_bytes)
+                    data = sock.recv(max_bytes)
                 except BlockingIOError:
-                    pass
+                    continue
                 except OSError as exc:
                     raise self._receive_error(exc) from None
+                self._drained = 0 < len(data) < max_bytes
+                return data
         finally:
             self._receiving = False
 

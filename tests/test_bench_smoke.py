@@ -23,7 +23,7 @@ def test_bench_quick_run_reports_every_workload(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "quick.json").read_text())
-    assert set(data["results"]) == {"spawn", "switch", "pingpong", "pingpong_event", "lock", "timeouts", "fanin", "to_thread", "memory"}
+    assert set(data["results"]) == {"spawn", "switch", "pingpong", "pingpong_event", "lock", "timeouts", "fanin", "to_thread", "echo_tcp", "echo_bulk", "memory"}
     for workload, by_impl in data["results"].items():
         for impl in ("nursery", "asyncio"):
             assert by_impl[impl]["status"] == "ok", (workload, impl, by_impl[impl])
