@@ -182,9 +182,11 @@ async def serve_tcp(
     :func:`serve_listeners` (*handler_nursery*, error handling and closing of
     streams as described there). With :meth:`Nursery.start
     <nursery.Nursery.start>` it returns the list of listeners once they are
-    accepting; with port 0 that is how to find the port::
+    accepting; with port 0 that is how to find the port (``start()`` passes
+    positional arguments only, so keyword options go in a
+    :func:`functools.partial`)::
 
-        listeners = await nursery.start(serve_tcp, handler, 0, host="127.0.0.1")
+        listeners = await nursery.start(partial(serve_tcp, handler, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
 
     An exception from *handler* stops the server (unless *handler_nursery*

@@ -104,7 +104,8 @@ async def serve_listeners(
 
     Raises :exc:`TypeError` if *handler* is not callable or a listener is not
     a :class:`~nursery.Listener`, :exc:`ValueError` if *listeners* is empty
-    (there would be nothing to serve).
+    (there would be nothing to serve); the listeners given are closed
+    first, since they were handed over.
     """
     listeners = list(listeners)
     problem = check_handler(handler, "serve_listeners()")
