@@ -142,6 +142,8 @@ class SocketStream(HalfCloseableStream):
             raise _closed("send_all()")
         if self._broken is not None:
             raise BrokenResourceError(f"the stream is broken: {self._broken}; no more data can be sent on it")
+        if self.socket._did_shutdown_SHUT_WR:
+            raise ClosedResourceError("send_all() after send_eof() on this SocketStream")
         if runner.current_task._cancel_scope._effectively_cancelled:
             yield  # a checkpoint in a cancelled scope: raises Cancelled
         self._sending = True
@@ -163,7 +165,7 @@ class SocketStream(HalfCloseableStream):
                 except BlockingIOError:
                     sent = 0
                 except OSError as exc:
-                    raise self._send_error(exc) from None
+                    raise self._send_error(exc)
                 if sent == total:
                     yield _SHIELDED  # nothing can be lost here, so shielded
                     return
@@ -181,7 +183,7 @@ class SocketStream(HalfCloseableStream):
                     except BlockingIOError:
                         continue
                     except OSError as exc:
-                        raise self._send_error(exc) from None
+                        raise self._send_error(exc)
                     if sent == total:
                         return
         finally:
@@ -262,7 +264,7 @@ class SocketStream(HalfCloseableStream):
             except BlockingIOError:
                 pass
             except OSError as exc:
-                raise self._receive_error(exc) from None
+                raise self._receive_error(exc)
             else:
                 # A short read emptied the socket's buffer: the next call
                 # most likely finds it still empty, so it waits first
@@ -282,7 +284,7 @@ class SocketStream(HalfCloseableStream):
                 except BlockingIOError:
                     continue
                 except OSError as exc:
-                    raise self._receive_error(exc) from None
+                    raise self._receive_error(exc)
                 self._drained = 0 < len(data) < max_bytes
                 return data
         finally:
