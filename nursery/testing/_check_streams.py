@@ -105,11 +105,15 @@ class _Checker:
         closing both streams afterwards."""
         self.prop = prop
         self.step = "calling the stream maker"
+        failed_while: str | None = None
         with move_on_after(self.timeout) as scope:
             try:
                 a, b = await self._make(maker, types)
                 try:
                     await body(a, b)
+                except BaseException:
+                    failed_while = self.step
+                    raise
                 finally:
                     self.step = "closing both streams with aclose_forcefully() after the property"
                     try:
@@ -117,17 +121,18 @@ class _Checker:
                     finally:
                         await aclose_forcefully(b)
             except BaseException as exc:
+                failed_while = failed_while or self.step
                 if scope.cancel_called:
                     raise AssertionError(
                         f"{self.check}: {prop}: did not finish within {self.timeout:g} seconds; "
-                        f"it hung while {self.step}"
+                        f"it hung while {failed_while}"
                     ) from exc
                 # A failure in a child task arrives in an ExceptionGroup;
                 # report the assertion itself.
                 for leaf in _leaves(exc):
                     if isinstance(leaf, AssertionError) and str(leaf).startswith(f"{self.check}:"):
                         raise leaf from None
-                exc.add_note(f"(raised by the stream while {self.check} checked '{prop}', while {self.step})")
+                exc.add_note(f"(raised while {self.check} checked '{prop}', while {failed_while})")
                 raise
         if scope.cancelled_caught:  # pragma: no cover - the except clause sees it first
             self.fail(f"did not finish within {self.timeout:g} seconds; it hung while {self.step}")
@@ -695,6 +700,11 @@ async def _clogged_wait_send_all(c: _Checker, s: SendStream, r: ReceiveStream) -
             )
         c.step = "waiting for wait_send_all_might_not_block() to return once a receiver reads the clogged stream"
         n.start_soon(receiver)
+    if "receiver starting" not in record:
+        c.fail(
+            "wait_send_all_might_not_block() returned although the stream was clogged and nobody was "
+            "receiving (or the clogged_stream_maker's stream is not clogged in this direction)"
+        )
     if record != ["waiter sleeping", "receiver starting", "waiter woke up"]:
         c.fail(f"unexpected order of events: {record}")
 
@@ -798,27 +808,9 @@ async def _clogged_cancelled_send(c: _Checker, s: SendStream, r: ReceiveStream) 
     if ended != ["cancelled"]:
         c.fail(f"send_all() on the clogged stream was expected to block until cancelled, but it {ended[0]}")
 
-    broken: list[bool] = []
-
-    async def sender() -> None:
-        try:
-            c.step = "in send_all() after a cancelled send_all()"
-            await s.send_all(after)
-        except BrokenResourceError:
-            broken.append(True)
-        c.step = "closing the sender after the cancelled send_all()"
-        await s.aclose()
-
-    async with open_nursery() as n:
-        n.start_soon(sender)
-        got = await c.receive_to_eof(r, allow_broken=True)
+    got, broken = await _send_and_find(c, s, r, after, "a cancelled send_all()")
     if broken:
         return
-    if not got.endswith(after):
-        c.fail(
-            "after a cancelled send_all(), the next send_all() succeeded but its data did not arrive "
-            f"at the end of the stream (the last bytes received were {got[-40:]!r})"
-        )
     before = got[: -len(after)]
     head = message[:19]
     start = before.rfind(head, max(0, len(before) - len(message)))
@@ -847,16 +839,41 @@ async def _clogged_cancelled_wait(c: _Checker, s: SendStream, r: ReceiveStream) 
     if not scope.cancelled_caught:
         c.fail("wait_send_all_might_not_block() on the clogged stream returned instead of blocking")
 
-    async def sender() -> None:
-        c.step = "in send_all() after a cancelled wait_send_all_might_not_block()"
-        await s.send_all(b"after the cancelled wait")
-        await s.aclose()
+    _, broken = await _send_and_find(
+        c, s, r, b"<sent after the cancelled wait>", "a cancelled wait_send_all_might_not_block()"
+    )
+    if broken:
+        c.fail(
+            "send_all() raised BrokenResourceError after a cancelled wait_send_all_might_not_block(); "
+            "cancelling a wait sends nothing and must leave the stream usable"
+        )
 
+
+async def _send_and_find(c: _Checker, s: SendStream, r: ReceiveStream, marker: bytes, after_what: str) -> tuple[bytes, bool]:
+    """Send *marker* on a (formerly) clogged stream while receiving until it
+    arrives; return what was received and whether the send raised
+    BrokenResourceError (then the receiving stops). The receiver does not
+    wait for the end of stream: closing a socket with unread data resets the
+    connection, which could discard the very data looked for."""
+    broken: list[bool] = []
+    got = bytearray()
     async with open_nursery() as n:
+
+        async def sender() -> None:
+            try:
+                await s.send_all(marker)
+            except BrokenResourceError:
+                broken.append(True)
+                n.cancel_scope.cancel()
+
         n.start_soon(sender)
-        got = await c.receive_to_eof(r)
-    if not got.endswith(b"after the cancelled wait"):
-        c.fail(f"after a cancelled wait_send_all_might_not_block(), data sent did not arrive (the stream ended with {got[-40:]!r})")
+        c.step = f"receiving the data sent after {after_what}"
+        while not got.endswith(marker):
+            chunk = await c.receive(r, None)
+            if not chunk:
+                c.fail(f"end of stream before the data sent after {after_what} arrived")
+            got += chunk
+    return bytes(got), bool(broken)
 
 
 _ONE_WAY_PROPERTIES: list[tuple[str, Callable[..., Awaitable[None]]]] = [
