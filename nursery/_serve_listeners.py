@@ -14,7 +14,6 @@ from ._core import TASK_STATUS_IGNORED, TaskStatus, open_nursery, sleep
 __all__ = ["serve_listeners"]
 
 R = TypeVar("R", bound=AsyncResource)
-L = TypeVar("L", bound=Listener[Any])
 
 # accept() errors that mean the process or the system is out of a resource
 # (descriptors, kernel memory) for now. Crashing the server would turn a

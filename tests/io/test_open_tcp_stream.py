@@ -15,6 +15,7 @@ import pytest
 import nursery
 import nursery._open_tcp_stream as ots
 from nursery import open_tcp_stream
+from nursery.testing import check_half_closeable_stream
 
 AF_INET = stdlib_socket.AF_INET
 AF_INET6 = stdlib_socket.AF_INET6
@@ -493,3 +494,26 @@ async def test_real_happy_eyeballs_falls_back_to_the_next_address(monkeypatch):
             server.accept()[0].close()
         # No 0.25 s wait: the refused attempt released the next one.
         assert nursery.current_time() - start < 0.2
+
+
+async def test_is_a_checkpoint():
+    with stdlib_socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        with nursery.CancelScope() as scope:
+            scope.cancel()
+            await open_tcp_stream("127.0.0.1", server.getsockname()[1])
+        assert scope.cancelled_caught
+    # No socket was left open (the leak check verifies the descriptors).
+
+
+async def tcp_stream_pair():
+    (listener,) = await nursery.open_tcp_listeners(0, host="127.0.0.1")
+    async with listener:
+        client = await open_tcp_stream("127.0.0.1", listener.socket.getsockname()[1])
+        server = await listener.accept()
+    return client, server
+
+
+async def test_tcp_streams_pass_the_conformance_check():
+    await check_half_closeable_stream(tcp_stream_pair, None)

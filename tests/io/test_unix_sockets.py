@@ -14,7 +14,7 @@ import pytest
 
 import nursery
 from nursery import SocketListener, SocketStream, open_unix_listener, open_unix_socket, serve_listeners
-from nursery.testing import open_stream_to_socket_listener
+from nursery.testing import check_half_closeable_stream, open_stream_to_socket_listener
 
 pytestmark = pytest.mark.skipif(not hasattr(stdlib_socket, "AF_UNIX"), reason="no Unix domain sockets here")
 
@@ -230,3 +230,26 @@ async def test_no_unix_sockets_on_this_platform(monkeypatch):
     with pytest.raises(RuntimeError) as info:
         await open_unix_socket("x.sock")
     assert str(info.value) == "open_unix_socket(): this platform has no Unix domain sockets (AF_UNIX)"
+
+
+async def test_unix_streams_pass_the_conformance_check(tmp_path):
+    counter = 0
+
+    async def unix_stream_pair():
+        nonlocal counter
+        counter += 1
+        path = tmp_path / f"c{counter}.sock"
+        async with await open_unix_listener(path) as listener:
+            client = await open_unix_socket(path)
+            server = await listener.accept()
+        return client, server
+
+    await check_half_closeable_stream(unix_stream_pair, None)
+
+
+async def test_open_unix_listener_cancelled_leaves_nothing_behind(sock_path):
+    with nursery.CancelScope() as scope:
+        scope.cancel()
+        await open_unix_listener(sock_path)
+    assert scope.cancelled_caught
+    assert not sock_path.exists()
