@@ -342,10 +342,12 @@ def memory_stream_one_way_pair() -> tuple[MemorySendStream, MemoryReceiveStream]
     never blocks; closing the send stream delivers EOF; sending after the
     receive stream was closed raises :exc:`~nursery.BrokenResourceError`.
 
-    The connection is made by hooks that call :func:`memory_stream_pump`;
-    replace them to take control (for example, set the send stream's
-    ``send_all_hook`` to ``None`` and pump by hand to test what a receiver
-    does with data that arrives in odd pieces).
+    The connection is made by hooks that call :func:`memory_stream_pump`
+    (the send stream's ``send_all_hook`` and ``close_hook``, the receive
+    stream's ``receive_some_hook``); replace them to take control. For
+    example, set ``send_all_hook`` and ``receive_some_hook`` to ``None`` and
+    call :func:`memory_stream_pump` by hand, with a small *max_bytes*, to
+    test what a receiver does with data that arrives in odd pieces.
     """
     send_stream = MemorySendStream()
     receive_stream = MemoryReceiveStream()
