@@ -141,24 +141,13 @@ def make_workloads(lib):
         return peak - baseline
 
     # -- TCP over loopback ------------------------------------------------
-    # The listener and the client connections are built from the socket
-    # module and SocketListener / SocketStream, which nursery and trio both
-    # have under the same names.
+    # Server and clients use the high-level helpers (open_tcp_listeners,
+    # serve_listeners, open_tcp_stream), which nursery and trio both have
+    # under the same names and with the same signatures.
 
     ECHO_CLIENTS = 50
     MESSAGE = b"x" * 1024
     CHUNK = b"y" * 65536
-
-    async def tcp_listener():
-        sock = lib.socket.socket()
-        await sock.bind(("127.0.0.1", 0))
-        sock.listen(1024)
-        return lib.SocketListener(sock)
-
-    async def tcp_connect(port):
-        sock = lib.socket.socket()
-        await sock.connect(("127.0.0.1", port))
-        return lib.SocketStream(sock)
 
     async def echo_handler(stream):
         async with stream:
@@ -168,20 +157,17 @@ def make_workloads(lib):
                     return
                 await stream.send_all(data)
 
-    async def echo_server(listener, task_nursery):
-        while True:
-            stream = await listener.accept()
-            task_nursery.start_soon(echo_handler, stream)
-
     async def with_echo_server(clients):
         """Serve echo on a loopback port while clients(port) runs."""
-        listener = await tcp_listener()
-        port = listener.socket.getsockname()[1]
+        listeners = await lib.open_tcp_listeners(0, host="127.0.0.1", backlog=1024)
+        port = listeners[0].socket.getsockname()[1]
         async with lib.open_nursery() as server_nursery:
-            server_nursery.start_soon(echo_server, listener, server_nursery)
+            await server_nursery.start(lib.serve_listeners, echo_handler, listeners)
             await clients(port)
             server_nursery.cancel_scope.cancel()
-        await listener.aclose()
+
+    async def tcp_connect(port):
+        return await lib.open_tcp_stream("127.0.0.1", port)
 
     async def echo_tcp(n):
         # 50 clients at once, each sending n messages of 1 KiB and waiting for

@@ -4,12 +4,16 @@ of a task until its fd is ready."""
 from __future__ import annotations
 
 import select
+import socket
 import types
 from typing import Any
 
 from ._exceptions import BusyResourceError, ClosedResourceError
 from ._state import current_runner
 from ._traps import Abort
+
+
+_socket_class = socket.socket
 
 
 def fd_of(fd_or_sock: Any) -> int:
@@ -86,7 +90,15 @@ class IOManagerBase:
     # yields its abort function to the run loop directly.
     @types.coroutine
     def wait_readable(self, fd_or_sock: Any) -> Any:
-        fd = fd_or_sock if type(fd_or_sock) is int and fd_or_sock >= 0 else fd_of(fd_or_sock)
+        kind = type(fd_or_sock)
+        if kind is _socket_class:
+            fd = fd_or_sock.fileno()
+        elif kind is int:
+            fd = fd_or_sock
+        else:
+            fd = fd_of(fd_or_sock)
+        if fd < 0:
+            fd_of(fd_or_sock)  # raises the error that explains it
         waiters = self._waiters.get(fd)
         if waiters is None:
             waiters = self._waiters[fd] = Waiters(self, fd)
@@ -98,7 +110,15 @@ class IOManagerBase:
 
     @types.coroutine
     def wait_writable(self, fd_or_sock: Any) -> Any:
-        fd = fd_or_sock if type(fd_or_sock) is int and fd_or_sock >= 0 else fd_of(fd_or_sock)
+        kind = type(fd_or_sock)
+        if kind is _socket_class:
+            fd = fd_or_sock.fileno()
+        elif kind is int:
+            fd = fd_or_sock
+        else:
+            fd = fd_of(fd_or_sock)
+        if fd < 0:
+            fd_of(fd_or_sock)  # raises the error that explains it
         waiters = self._waiters.get(fd)
         if waiters is None:
             waiters = self._waiters[fd] = Waiters(self, fd)

@@ -96,11 +96,13 @@ async def test_socket_stream_needs_a_nursery_stream_socket() -> None:
         assert str(info.value) == f"SocketStream needs a SOCK_STREAM socket, got {udp!r}"
 
 
-async def test_tcp_streams_turn_nagle_off() -> None:
+async def test_tcp_streams_turn_nagle_off_and_limit_unsent_data() -> None:
     client, server = await tcp_stream_pair()
     async with client, server:
         assert client.getsockopt(nsocket.IPPROTO_TCP, nsocket.TCP_NODELAY)
         assert server.getsockopt(nsocket.IPPROTO_TCP, nsocket.TCP_NODELAY)
+        if hasattr(nsocket, "TCP_NOTSENT_LOWAT"):
+            assert client.getsockopt(nsocket.IPPROTO_TCP, nsocket.TCP_NOTSENT_LOWAT) == 16384
         client.setsockopt(nsocket.IPPROTO_TCP, nsocket.TCP_NODELAY, False)
         assert not client.getsockopt(nsocket.IPPROTO_TCP, nsocket.TCP_NODELAY)
         assert len(client.getsockopt(nsocket.SOL_SOCKET, nsocket.SO_LINGER, 8)) == 8
