@@ -1049,7 +1049,7 @@ async def check_one_way_stream(
 
     Raises :exc:`AssertionError` naming the property that failed. A property
     that does not finish within *timeout* seconds of the run's clock fails
-    as hung. (Under a :class:`MockClock` with ``autojump_threshold=0`` a
+    as hung. (Under a :class:`~nursery.testing.MockClock` with ``autojump_threshold=0`` a
     hang in an in-memory stream is reported at once; streams that wait for
     real I/O want the default clock, or a threshold above their slowest
     wait.)
