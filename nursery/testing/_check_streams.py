@@ -263,7 +263,9 @@ class _Checker:
         if got != expected:
             self.fail(f"sent {_short(payload)}: {_describe_difference(got, expected)}")
 
-    async def expect_busy(self, what: str, first: Callable[[], Awaitable[Any]], second: Callable[[], Awaitable[Any]]) -> None:
+    async def expect_busy(
+        self, what: str, first: Callable[[], Awaitable[Any]], second: Callable[[], Awaitable[Any]]
+    ) -> None:
         """While *first* is blocked in one task, *second* (and a third try)
         must raise BusyResourceError; *first* is then cancelled."""
         outcomes: list[str] = []
@@ -292,10 +294,10 @@ class _Checker:
                 await wait_all_tasks_blocked()
                 if f"{label}: busy" not in outcomes:
                     done = outcomes or "it is still running"
+                    released = "; the refused second call seems to have released the first one's claim"
                     self.fail(
                         f"{what}: a {label} call while the first was still running did not raise "
-                        f"BusyResourceError ({done})"
-                        + ("; the failed second call seems to have released the first one's claim" if label == "third" else "")
+                        f"BusyResourceError ({done})" + (released if label == "third" else "")
                     )
             if outcomes[:1] != ["second: busy"]:
                 self.fail(f"{what}: the first call ended when the second was refused: {outcomes}")
@@ -332,7 +334,10 @@ async def _empty_send(c: _Checker, s: SendStream, r: ReceiveStream) -> None:
         n.start_soon(sender)
         got = await c.receive(r, 1)
     if got != b"y":
-        c.fail(f"sent b'' then b'y'; receive_some(1) returned {got!r} (send_all(b'') must send nothing, and is not an end of stream)")
+        c.fail(
+            f"sent b'' then b'y'; receive_some(1) returned {got!r} "
+            "(send_all(b'') must send nothing, and is not an end of stream)"
+        )
 
 
 async def _payload_types(c: _Checker, s: SendStream, r: ReceiveStream) -> None:
@@ -471,7 +476,10 @@ async def _eof_after_aclose(c: _Checker, s: SendStream, r: ReceiveStream) -> Non
             got = await c.receive(r, 1, waiting_for="b'' (end of stream) after the sender's aclose()")
             if got != b"":
                 again = "" if attempt == 0 else f" (call {attempt + 1}: it must keep returning b'')"
-                c.fail(f"after the sender's aclose() and all data received, receive_some(1) returned {got!r}, not b''{again}")
+                c.fail(
+                    f"after the sender's aclose() and all data received, receive_some(1) returned {got!r}, "
+                    f"not b''{again}"
+                )
 
 
 async def _async_iteration(c: _Checker, s: SendStream, r: ReceiveStream) -> None:
@@ -582,7 +590,10 @@ async def _sender_closed_forcefully(c: _Checker, s: SendStream, r: ReceiveStream
     except BrokenResourceError:
         return
     if got != b"":
-        c.fail(f"after aclose_forcefully() of the send stream, receive_some(1) returned {got!r}; expected b'' or BrokenResourceError")
+        c.fail(
+            f"after aclose_forcefully() of the send stream, receive_some(1) returned {got!r}; "
+            "expected b'' or BrokenResourceError"
+        )
 
 
 async def _cancelled_aclose_closes(c: _Checker, s: SendStream, r: ReceiveStream) -> None:
@@ -634,7 +645,9 @@ async def _cancelled_before_start(c: _Checker, s: SendStream, r: ReceiveStream) 
         n.start_soon(c.checkpointed, "aclose() of the receive stream", r.aclose)
 
 
-async def _close_wakes_receive(c: _Checker, s: SendStream, r: ReceiveStream, closer: Callable[[Any], Awaitable[None]], how: str) -> None:
+async def _close_wakes_receive(
+    c: _Checker, s: SendStream, r: ReceiveStream, closer: Callable[[Any], Awaitable[None]], how: str
+) -> None:
     outcome: list[str] = []
 
     async def receiver() -> None:
@@ -656,7 +669,10 @@ async def _close_wakes_receive(c: _Checker, s: SendStream, r: ReceiveStream, clo
         c.step = f"waiting for receive_some(10) to wake up after {how} of its own stream"
         await closer(r)
     if outcome != ["closed"]:
-        c.fail(f"a receive_some(10) blocked when {how} closed its own stream ended with {outcome[0]}; expected ClosedResourceError")
+        c.fail(
+            f"a receive_some(10) blocked when {how} closed its own stream ended with {outcome[0]}; "
+            "expected ClosedResourceError"
+        )
 
 
 async def _close_wakes_receive_forcefully(c: _Checker, s: SendStream, r: ReceiveStream) -> None:
@@ -710,7 +726,10 @@ async def _cancelled_receive_loses_nothing(c: _Checker, s: SendStream, r: Receiv
         if not done:
             got += await c.receive_to_eof(r)
     if got != data:
-        c.fail(f"{_describe_difference(got, data)}, receiving with receive_some() calls that were cancelled at random moments; a cancelled receive_some() must lose nothing")
+        c.fail(
+            f"{_describe_difference(got, data)}, receiving with receive_some() calls that were cancelled at "
+            "random moments; a cancelled receive_some() must lose nothing"
+        )
 
 
 async def _concurrent_receive(c: _Checker, s: SendStream, r: ReceiveStream) -> None:
@@ -919,7 +938,9 @@ async def _clogged_cancelled_wait(c: _Checker, s: SendStream, r: ReceiveStream) 
         )
 
 
-async def _send_and_find(c: _Checker, s: SendStream, r: ReceiveStream, marker: bytes, after_what: str) -> tuple[bytes, bool]:
+async def _send_and_find(
+    c: _Checker, s: SendStream, r: ReceiveStream, marker: bytes, after_what: str
+) -> tuple[bytes, bool]:
     """Send *marker* on a (formerly) clogged stream while receiving until it
     arrives; return what was received and whether the send raised
     BrokenResourceError (then the receiving stops). The receiver does not
@@ -1005,7 +1026,9 @@ async def _run_one_way(
 
 def _check_makers(check: str, stream_maker: Any, clogged_stream_maker: Any) -> None:
     if not callable(stream_maker):
-        raise TypeError(f"{check}() needs an async function returning a pair of streams as stream_maker, got {stream_maker!r}")
+        raise TypeError(
+            f"{check}() needs an async function returning a pair of streams as stream_maker, got {stream_maker!r}"
+        )
     if clogged_stream_maker is not None and not callable(clogged_stream_maker):
         raise TypeError(
             f"{check}() needs an async function or None as clogged_stream_maker, got {clogged_stream_maker!r}"
