@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Generic, TypeVar
 
 from ._abc import HalfCloseableStream, ReceiveStream, SendStream
+from ._conflict_detector import ConflictDetector
 from ._core import ClosedResourceError, checkpoint
 
 S = TypeVar("S", bound=SendStream)
@@ -17,10 +18,12 @@ class StapledStream(HalfCloseableStream, Generic[S, R]):
     stdout).
 
     ``send_eof()`` calls the send stream's ``send_eof()`` when it has one and
-    closes the send stream otherwise (after this stream's ``aclose()`` it
-    raises :exc:`~nursery.ClosedResourceError`, as for any stream);
-    ``aclose()`` closes both, the receive stream even if closing the send
-    stream fails.
+    closes the send stream otherwise. As on any stream, it raises
+    :exc:`~nursery.ClosedResourceError` after this stream's ``aclose()``, and
+    :exc:`~nursery.BusyResourceError` while another task is in this stream's
+    ``send_all()`` or ``wait_send_all_might_not_block()`` (which also
+    exclude each other). ``aclose()`` closes both halves, the receive stream
+    even if closing the send stream fails.
     """
 
     def __init__(self, send_stream: S, receive_stream: R) -> None:
@@ -30,21 +33,29 @@ class StapledStream(HalfCloseableStream, Generic[S, R]):
         # send_eof() of its own is how send_eof() works, so the send stream
         # being closed does not tell whether *this* stream was closed.
         self._closed = False
+        # send_all, wait_send_all_might_not_block and send_eof exclude each
+        # other here, not only in the send stream: closing a send stream
+        # (send_eof without a send_eof of its own) does not conflict with
+        # its send_all, it interrupts it.
+        self._sending = ConflictDetector("another task is already sending on this StapledStream")
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        return await self.send_stream.send_all(data)
+        with self._sending:
+            return await self.send_stream.send_all(data)
 
     async def wait_send_all_might_not_block(self) -> None:
-        return await self.send_stream.wait_send_all_might_not_block()
+        with self._sending:
+            return await self.send_stream.wait_send_all_might_not_block()
 
     async def send_eof(self) -> None:
-        if self._closed:
-            await checkpoint()
-            raise ClosedResourceError("send_eof() on a StapledStream that was closed")
-        stream = self.send_stream
-        if isinstance(stream, HalfCloseableStream):
-            return await stream.send_eof()
-        return await stream.aclose()
+        with self._sending:
+            if self._closed:
+                await checkpoint()
+                raise ClosedResourceError("send_eof() on a StapledStream that was closed")
+            stream = self.send_stream
+            if isinstance(stream, HalfCloseableStream):
+                return await stream.send_eof()
+            return await stream.aclose()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         return await self.receive_stream.receive_some(max_bytes)

@@ -25,6 +25,7 @@ from .._core import (
     Cancelled,
     CancelScope,
     ClosedResourceError,
+    check_time,
     checkpoint,
     open_nursery,
     wait_all_tasks_blocked,
@@ -1024,7 +1025,8 @@ async def _run_one_way(
             )
 
 
-def _check_makers(check: str, stream_maker: Any, clogged_stream_maker: Any) -> None:
+def _check_arguments(check: str, stream_maker: Any, clogged_stream_maker: Any, timeout: Any) -> float:
+    """Check what the user passed; return the timeout as a float."""
     if not callable(stream_maker):
         raise TypeError(
             f"{check}() needs an async function returning a pair of streams as stream_maker, got {stream_maker!r}"
@@ -1033,6 +1035,14 @@ def _check_makers(check: str, stream_maker: Any, clogged_stream_maker: Any) -> N
         raise TypeError(
             f"{check}() needs an async function or None as clogged_stream_maker, got {clogged_stream_maker!r}"
         )
+    timeout = check_time(
+        timeout,
+        f"{check}() timeout must be a number of seconds, got {{value!r}}",
+        f"{check}() timeout must be a number of seconds, got NaN",
+    )
+    if not timeout > 0:
+        raise ValueError(f"{check}() timeout must be more than 0 seconds, got {timeout!r}")
+    return timeout
 
 
 async def check_one_way_stream(
@@ -1077,7 +1087,7 @@ async def check_one_way_stream(
     real I/O want the default clock, or a threshold above their slowest
     wait.)
     """
-    _check_makers("check_one_way_stream", stream_maker, clogged_stream_maker)
+    timeout = _check_arguments("check_one_way_stream", stream_maker, clogged_stream_maker, timeout)
     await _run_one_way(
         "check_one_way_stream", stream_maker, clogged_stream_maker, (SendStream, ReceiveStream), timeout
     )
@@ -1159,7 +1169,7 @@ async def check_two_way_stream(
     one stream gives the other the end of stream.
     """
     check = "check_two_way_stream"
-    _check_makers(check, stream_maker, clogged_stream_maker)
+    timeout = _check_arguments(check, stream_maker, clogged_stream_maker, timeout)
     await _run_two_way(check, stream_maker, clogged_stream_maker, (Stream, Stream), timeout)
 
 
@@ -1254,7 +1264,7 @@ async def check_half_closeable_stream(
     :exc:`~nursery.BusyResourceError`.
     """
     check = "check_half_closeable_stream"
-    _check_makers(check, stream_maker, clogged_stream_maker)
+    timeout = _check_arguments(check, stream_maker, clogged_stream_maker, timeout)
     types = (HalfCloseableStream, HalfCloseableStream)
     await _run_two_way(check, stream_maker, clogged_stream_maker, types, timeout)
     checker = _Checker(check, timeout)

@@ -8,6 +8,7 @@ import pytest
 import nursery
 from nursery import (
     AsyncResource,
+    BusyResourceError,
     ClosedResourceError,
     HalfCloseableStream,
     ReceiveStream,
@@ -20,8 +21,10 @@ from nursery.testing import (
     MemoryReceiveStream,
     MemorySendStream,
     assert_checkpoints,
+    lockstep_stream_pair,
     memory_stream_one_way_pair,
     memory_stream_pair,
+    wait_all_tasks_blocked,
 )
 
 
@@ -103,6 +106,21 @@ async def test_send_eof_after_aclose_is_an_error():
     await a.aclose()
     with pytest.raises(ClosedResourceError, match=r"^send_eof\(\) on a StapledStream that was closed$"):
         await a.send_eof()
+
+
+async def test_send_eof_during_a_send_is_busy():
+    a, b = lockstep_stream_pair()  # no buffering: send_all blocks until b reads
+    async with nursery.open_nursery() as n:
+        n.start_soon(a.send_all, b"x")
+        await wait_all_tasks_blocked()
+        with pytest.raises(BusyResourceError, match="^another task is already sending on this StapledStream$"):
+            await a.send_eof()
+        with pytest.raises(BusyResourceError, match="^another task is already sending on this StapledStream$"):
+            await a.wait_send_all_might_not_block()
+        assert await b.receive_some() == b"x"
+    # Not busy any more: send_eof goes through.
+    await a.send_eof()
+    assert await b.receive_some() == b""
 
 
 async def test_aclose_closes_both_halves():

@@ -53,8 +53,7 @@ async def test_memory_stream_pair_passes():
 
 
 async def test_lockstep_stream_pair_passes():
-    await check_two_way_stream(lockstep_two_way, lockstep_two_way)
-    await check_half_closeable_stream(lockstep_two_way, None)
+    await check_half_closeable_stream(lockstep_two_way, lockstep_two_way)
 
 
 async def test_stapled_memory_streams_pass():
@@ -62,7 +61,7 @@ async def test_stapled_memory_streams_pass():
 
 
 async def test_lockstep_pairs_pass_under_autojump_clock(autojump_clock):
-    await check_two_way_stream(lockstep_two_way, lockstep_two_way)
+    await check_half_closeable_stream(lockstep_two_way, lockstep_two_way)
 
 
 # ---------------------------------------------------------------------------
@@ -556,6 +555,21 @@ async def test_makers_must_be_callables():
     assert str(excinfo.value) == (
         "check_two_way_stream() needs an async function or None as clogged_stream_maker, got 'x'"
     )
+
+
+@pytest.mark.parametrize(
+    "timeout, exc_type, message",
+    [
+        ("10", TypeError, "check_half_closeable_stream() timeout must be a number of seconds, got '10'"),
+        (float("nan"), ValueError, "check_half_closeable_stream() timeout must be a number of seconds, got NaN"),
+        (0, ValueError, "check_half_closeable_stream() timeout must be more than 0 seconds, got 0.0"),
+        (-1, ValueError, "check_half_closeable_stream() timeout must be more than 0 seconds, got -1.0"),
+    ],
+)
+async def test_bad_timeouts(timeout, exc_type, message):
+    with pytest.raises(exc_type) as excinfo:
+        await check_half_closeable_stream(memory_two_way, None, timeout=timeout)
+    assert str(excinfo.value) == message
 
 
 async def test_half_closeable_check_catches_a_send_eof_that_sends_nothing(autojump_clock):
