@@ -665,3 +665,29 @@ async def test_two_way_check_catches_a_deadlock_between_directions(autojump_cloc
         await check_two_way_stream(maker, None, timeout=10)
     assert message_of(excinfo).startswith("check_two_way_stream: ")
     assert "did not finish within 10 seconds" in message_of(excinfo)
+
+
+# ---------------------------------------------------------------------------
+# The checks and the in-memory streams must not depend on the order in which
+# simultaneously ready tasks happen to run.
+
+
+def run_all_checks_with_seed(seed):
+    async def main():
+        await check_half_closeable_stream(lockstep_two_way, lockstep_two_way)
+        await check_half_closeable_stream(memory_two_way, None)
+        await check_one_way_stream(lockstep_one_way, lockstep_one_way)
+        await check_one_way_stream(memory_one_way, None)
+
+    nursery.run(main, random_seed=seed)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_checks_pass_in_any_scheduling_order(seed):
+    run_all_checks_with_seed(seed)
+
+
+@pytest.mark.slow
+def test_checks_pass_in_any_scheduling_order_many_seeds():
+    for seed in range(3, 200):
+        run_all_checks_with_seed(seed)
