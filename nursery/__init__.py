@@ -35,6 +35,8 @@ from ._open_tcp_stream import open_tcp_stream
 from ._serve_listeners import serve_listeners
 from ._unix_sockets import open_unix_listener, open_unix_socket
 from ._public import claim_public_names
+from ._ssl import NeedHandshakeError, SSLListener, SSLStream
+from ._ssl_helpers import open_ssl_over_tcp_listeners, open_ssl_over_tcp_stream, serve_ssl_over_tcp
 from ._stapled import StapledStream
 from ._sync import (
     CapacityLimiter,
@@ -111,6 +113,13 @@ __all__ = [
     "serve_listeners",
     "open_unix_socket",
     "open_unix_listener",
+    # TLS (nursery._ssl, nursery._ssl_helpers)
+    "SSLStream",
+    "SSLListener",
+    "NeedHandshakeError",
+    "open_ssl_over_tcp_stream",
+    "open_ssl_over_tcp_listeners",
+    "serve_ssl_over_tcp",
 ]
 
 claim_public_names(globals(), "nursery")
