@@ -794,6 +794,22 @@ async def test_missing_close_notify_is_broken_unless_https_compatible() -> None:
     await server.aclose()
 
 
+async def test_connection_cut_in_the_middle_of_a_record_is_broken() -> None:
+    first, second, frozen_send, frozen_receive = frozen_memory_pair()
+    client, server = ssl_pair((first, second))
+    async with nursery.open_nursery() as n:
+        n.start_soon(handshake_both, client, server)
+        await pump_until_quiet(frozen_send, frozen_receive)
+    await client.send_all(b"a message that will be cut short")
+    record = frozen_send.get_data_nowait()
+    frozen_receive.put_data(record[:20])
+    frozen_receive.put_eof()
+    with pytest.raises(BrokenResourceError, match="without sending a TLS close_notify") as info:
+        await server.receive_some()
+    assert isinstance(info.value.__cause__, ssl.SSLEOFError)
+    await close_all(client, server)
+
+
 async def test_missing_close_notify_is_end_of_stream_when_https_compatible() -> None:
     client, server = ssl_pair(memory_stream_pair(), client_compatible=True, server_compatible=True)
     await handshake_both(client, server)
