@@ -35,9 +35,11 @@ from ._open_tcp_stream import open_tcp_stream
 from ._serve_listeners import serve_listeners
 from ._unix_sockets import open_unix_listener, open_unix_socket
 from ._public import claim_public_names
+from ._signals import open_signal_receiver
 from ._ssl import NeedHandshakeError, SSLListener, SSLStream
 from ._ssl_helpers import open_ssl_over_tcp_listeners, open_ssl_over_tcp_stream, serve_ssl_over_tcp
 from ._stapled import StapledStream
+from ._subprocess import Process, run_process
 from ._sync import (
     CapacityLimiter,
     CapacityLimiterStatistics,
@@ -120,6 +122,10 @@ __all__ = [
     "open_ssl_over_tcp_stream",
     "open_ssl_over_tcp_listeners",
     "serve_ssl_over_tcp",
+    # subprocesses and signals (nursery._subprocess, nursery._signals)
+    "run_process",
+    "Process",
+    "open_signal_receiver",
 ]
 
 claim_public_names(globals(), "nursery")

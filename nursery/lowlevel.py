@@ -41,6 +41,8 @@ from outcome import Error as _Error, Outcome as _Outcome, Value as _Value
 
 from ._core import current_runner as _current_runner
 from ._public import claim_public_names
+from ._subprocess import open_process
+from ._unix_pipes import FdStream
 
 
 def reschedule(task: Task, next_send: _Outcome = _Value(None)) -> None:
@@ -74,6 +76,7 @@ __all__ = [
     "Abort",
     "Callback",
     "Clock",
+    "FdStream",
     "Instrument",
     "ParkingLot",
     "ParkingLotStatistics",
@@ -101,6 +104,7 @@ __all__ = [
     "spawn_system_task",
     "start_guest_run",
     "notify_closing",
+    "open_process",
     "wait_readable",
     "wait_task_rescheduled",
     "wait_writable",

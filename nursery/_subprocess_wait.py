@@ -1,0 +1,66 @@
+"""Waiting for a child process to exit without blocking the run.
+
+Two ways, best first:
+
+* a pidfd (Linux 5.3+, ``os.pidfd_open``): a descriptor that becomes
+  readable when the child exits, so the wait is one more fd in the kernel's
+  epoll set and costs no thread;
+* a worker thread that blocks in ``waitpid`` (everywhere else, or where
+  pidfds are refused, e.g. by a seccomp sandbox).
+
+Either way the child is reaped by ``subprocess.Popen``'s own ``wait()``,
+which records the exit status on the Popen object under its lock: a
+``poll()`` racing with the waiter thread sees either "still running" or the
+status, never a stolen one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+from typing import Any
+
+from ._core import RunVar
+
+# Replaced by None in the tests to exercise the thread fallback.
+pidfd_open: Any = getattr(os, "pidfd_open", None)
+
+
+def open_pidfd(pid: int) -> int | None:
+    """A pidfd for child *pid* (close-on-exec), or None where this platform
+    or sandbox has none."""
+    if pidfd_open is None:
+        return None
+    try:
+        return pidfd_open(pid)
+    except OSError:
+        # ENOSYS (kernel older than 5.3), EPERM (seccomp): fall back.
+        return None
+
+
+# One waiter thread per waited-for child, however many there are: a limit
+# would let a few long-running children starve the others' waits (and the
+# default to_thread limiter, shared with user code, is the wrong pool).
+_waiter_limiter: RunVar[Any] = RunVar("nursery subprocess waiter limiter")
+
+
+def _limiter() -> Any:
+    limiter = _waiter_limiter.get(None)
+    if limiter is None:
+        from ._sync import CapacityLimiter
+
+        limiter = CapacityLimiter(math.inf)
+        _waiter_limiter.set(limiter)
+    return limiter
+
+
+async def wait_in_thread(popen: subprocess.Popen[bytes]) -> None:
+    """Block until *popen*'s child has exited and is reaped, in a worker
+    thread. Cancellable: the thread is abandoned, and still reaps the child
+    (and records its status on *popen*) when it exits."""
+    # Imported here: nursery.lowlevel imports this module (through
+    # open_process), and the threads module imports nursery.lowlevel.
+    from ._threads import to_thread_run_sync
+
+    await to_thread_run_sync(popen.wait, abandon_on_cancel=True, limiter=_limiter())
