@@ -162,56 +162,79 @@ class SocketStream(HalfCloseableStream):
             raise _closed("send_all()")
         if self._broken is not None:
             raise BrokenResourceError(f"the stream is broken: {self._broken}; no more data can be sent on it")
-        if self.socket._did_shutdown_SHUT_WR:
-            raise ClosedResourceError("send_all() after send_eof() on this SocketStream")
         if runner.current_task._cancel_scope._effectively_cancelled:
             yield  # a checkpoint in a cancelled scope: raises Cancelled
+        if type(data) is bytes:
+            # The common case needs no memoryview: bytes can be sent as
+            # they are, and a view is made only if the send comes up short.
+            try:
+                sent = self._sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise self._send_error(exc)
+            if sent == len(data):
+                yield _SHIELDED  # sent; a cancellation must not claim otherwise
+                return
+            with memoryview(data) as view:
+                yield from self._send_rest(runner, view, sent)
+            return
+        try:
+            view = memoryview(data)
+        except TypeError:
+            raise TypeError(
+                f"send_all() needs a bytes-like object (bytes, bytearray, memoryview), "
+                f"got {type(data).__name__}; encode text first, e.g. data.encode()"
+            ) from None
+        # Released on the way out, so that a bytearray can be resized again.
+        with view:
+            if view.ndim != 1 or view.itemsize != 1:
+                view = view.cast("B")
+            try:
+                sent = self._sock.send(view)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise self._send_error(exc)
+            if sent == len(view):
+                yield _SHIELDED
+                return
+            yield from self._send_rest(runner, view, sent)
+
+    def _send_rest(self, runner: Any, view: memoryview, sent: int) -> Generator[Any, Any, None]:
+        """The slow path of send_all: wait for room and send the rest of
+        *view*, of which *sent* bytes are gone."""
+        total = len(view)
+        sock = self._sock
         self._sending = True
         try:
-            try:
-                view = memoryview(data)
-            except TypeError:
-                raise TypeError(
-                    f"send_all() needs a bytes-like object (bytes, bytearray, memoryview), "
-                    f"got {type(data).__name__}; encode text first, e.g. data.encode()"
-                ) from None
-            with view:
-                if view.ndim != 1 or view.itemsize != 1:
-                    view = view.cast("B")
-                total = len(view)
-                sock = self._sock
+            while True:
                 try:
-                    sent = sock.send(view)
+                    yield from runner.io.wait_writable(sock)
+                except BaseException as exc:
+                    if isinstance(exc, ClosedResourceError):
+                        raise _closed("send_all()") from None
+                    if sent:
+                        self._broken = f"send_all() was interrupted ({type(exc).__name__}) after {sent} of {total} bytes"
+                    raise
+                try:
+                    sent += sock.send(view[sent:])
                 except BlockingIOError:
-                    sent = 0
+                    continue
                 except OSError as exc:
                     raise self._send_error(exc)
                 if sent == total:
-                    yield _SHIELDED  # nothing can be lost here, so shielded
                     return
-                while True:
-                    try:
-                        yield from runner.io.wait_writable(sock)
-                    except BaseException as exc:
-                        if sent and not isinstance(exc, ClosedResourceError):
-                            self._broken = f"send_all() was interrupted ({type(exc).__name__}) after {sent} of {total} bytes"
-                        if isinstance(exc, ClosedResourceError):
-                            raise _closed("send_all()") from None
-                        raise
-                    try:
-                        sent += sock.send(view[sent:])
-                    except BlockingIOError:
-                        continue
-                    except OSError as exc:
-                        raise self._send_error(exc)
-                    if sent == total:
-                        return
         finally:
             self._sending = False
 
     def _send_error(self, exc: OSError) -> Exception:
         if self._closed or exc.errno == errno.EBADF:
             return _closed("send_all()")
+        # Checked here rather than up front, to keep the hot path short: a
+        # send after shutdown(SHUT_WR) fails with EPIPE.
+        if self.socket._did_shutdown_SHUT_WR:
+            return ClosedResourceError("send_all() after send_eof() on this SocketStream")
         self._broken = str(exc)
         return _broken(exc)
 
