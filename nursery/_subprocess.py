@@ -341,7 +341,7 @@ async def open_process(
 async def terminate_then_kill(process: Process) -> None:
     """The default ``deliver_cancel`` of :func:`run_process`: SIGTERM, then
     SIGKILL (with a :exc:`RuntimeWarning`) if the child is still running
-    after :data:`TERMINATE_GRACE_PERIOD` seconds."""
+    ``TERMINATE_GRACE_PERIOD`` seconds later."""
     process.terminate()
     await sleep(TERMINATE_GRACE_PERIOD)
     warnings.warn(
@@ -436,8 +436,8 @@ async def run_process(
     ``await deliver_cancel(process)`` to make the child exit, then waits for
     it and reaps it (shielded from the cancellation) before it lets the
     cancellation propagate. The default sends SIGTERM and, if the child is
-    still running :data:`TERMINATE_GRACE_PERIOD` (5) seconds later, SIGKILL
-    with a :exc:`RuntimeWarning`. If ``deliver_cancel`` returns, we keep
+    still running 5 seconds later (of the run's clock), SIGKILL with a
+    :exc:`RuntimeWarning`. If ``deliver_cancel`` returns, we keep
     waiting for the child; if it raises, the child is killed with SIGKILL,
     reaped, and the error propagates. The child is always reaped.
 

@@ -13,7 +13,12 @@ import pytest
 import nursery
 from nursery import BrokenResourceError, BusyResourceError, ClosedResourceError
 from nursery.lowlevel import FdStream, checkpoint
-from nursery.testing import assert_checkpoints, wait_all_tasks_blocked
+from nursery.testing import (
+    assert_checkpoints,
+    check_half_closeable_stream,
+    check_one_way_stream,
+    wait_all_tasks_blocked,
+)
 
 
 def pipe_streams() -> tuple[FdStream, FdStream]:
@@ -404,3 +409,39 @@ async def test_wrong_direction_on_a_pipe_is_an_os_error():
             await r.send_all(b"x")
         assert info.value.errno == errno.EBADF
         await checkpoint()
+
+
+# ----------------------------------------------------------------------
+# conformance
+
+
+async def make_pipe_pair() -> tuple[FdStream, FdStream]:
+    return pipe_streams()
+
+
+async def make_clogged_pipe_pair() -> tuple[FdStream, FdStream]:
+    w, r = pipe_streams()
+    fill(w)
+    return w, r
+
+
+async def test_pipe_streams_pass_the_one_way_stream_checks():
+    await check_one_way_stream(make_pipe_pair, make_clogged_pipe_pair)
+
+
+async def make_stapled_pipes() -> tuple[nursery.StapledStream, nursery.StapledStream]:
+    # Two pipes, one each way: what a subprocess's stdin and stdout make.
+    w1, r1 = pipe_streams()
+    w2, r2 = pipe_streams()
+    return nursery.StapledStream(w1, r2), nursery.StapledStream(w2, r1)
+
+
+async def make_clogged_stapled_pipes() -> tuple[nursery.StapledStream, nursery.StapledStream]:
+    a, b = await make_stapled_pipes()
+    fill(a.send_stream)
+    fill(b.send_stream)
+    return a, b
+
+
+async def test_stapled_pipe_pairs_pass_the_half_closeable_stream_checks():
+    await check_half_closeable_stream(make_stapled_pipes, make_clogged_stapled_pipes)
