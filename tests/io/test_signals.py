@@ -171,7 +171,9 @@ async def test_two_tasks_iterating_at_once_is_an_error(recorded_sigusr):
         async with nursery.open_nursery() as n:
             n.start_soon(receiver.__anext__)
             await wait_all_tasks_blocked()
-            with pytest.raises(nursery.BusyResourceError, match="^another task is already iterating over this signal receiver$"):
+            with pytest.raises(
+                nursery.BusyResourceError, match="^another task is already iterating over this signal receiver$"
+            ):
                 await receiver.__anext__()
             n.cancel_scope.cancel()
 
@@ -205,11 +207,15 @@ async def test_what_is_not_a_signal_number_is_a_type_error():
 
 async def test_uncatchable_or_unknown_signal_is_a_value_error_and_restores_the_others(recorded_sigusr):
     _, recorder = recorded_sigusr
-    with pytest.raises(ValueError, match=r"^open_signal_receiver\(\) cannot catch SIGKILL \(9\): it cannot be caught \("):
+    with pytest.raises(
+        ValueError, match=r"^open_signal_receiver\(\) cannot catch SIGKILL \(9\): it cannot be caught \("
+    ):
         with open_signal_receiver(signal.SIGUSR1, signal.SIGKILL):
             pass
     assert signal.getsignal(signal.SIGUSR1) is recorder
-    with pytest.raises(ValueError, match=r"^open_signal_receiver\(\) cannot catch signal 1000 \(1000\): it does not exist \("):
+    with pytest.raises(
+        ValueError, match=r"^open_signal_receiver\(\) cannot catch signal 1000 \(1000\): it does not exist \("
+    ):
         with open_signal_receiver(1000):
             pass
 

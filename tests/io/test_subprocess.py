@@ -253,7 +253,9 @@ async def test_string_command_without_shell_is_refused():
 
 
 async def test_sequence_command_with_shell_is_refused():
-    with pytest.raises(TypeError, match=r"^with shell=True the command must be a string \(the shell parses it\), got \['ls'\]$"):
+    with pytest.raises(
+        TypeError, match=r"^with shell=True the command must be a string \(the shell parses it\), got \['ls'\]$"
+    ):
         await run_process(["ls"], shell=True)
 
 
@@ -264,13 +266,18 @@ async def test_empty_command_is_refused():
 
 async def test_text_mode_options_are_refused():
     for option in ("text", "universal_newlines", "encoding", "errors"):
-        with pytest.raises(TypeError, match=rf"^open_process\(\) does not support the {option}= option: the pipes are byte streams"):
-            await open_process(python("pass"), **{option: True if option in ("text", "universal_newlines") else "utf-8"})
+        value = True if option in ("text", "universal_newlines") else "utf-8"
+        with pytest.raises(
+            TypeError, match=rf"^open_process\(\) does not support the {option}= option: the pipes are byte streams"
+        ):
+            await open_process(python("pass"), **{option: value})
 
 
 async def test_run_process_option_mistakes_are_explained():
     cmd = python("pass")
-    with pytest.raises(TypeError, match=r"^run_process\(\) got stdin as a str; pass bytes \(e\.g\. text\.encode\(\)\)$"):
+    with pytest.raises(
+        TypeError, match=r"^run_process\(\) got stdin as a str; pass bytes \(e\.g\. text\.encode\(\)\)$"
+    ):
         await run_process(cmd, stdin="text")
     with pytest.raises(TypeError, match=r"as stdin=, not input=$"):
         await run_process(cmd, input=b"x")
@@ -280,11 +287,14 @@ async def test_run_process_option_mistakes_are_explained():
         await run_process(cmd, timeout=1)
     with pytest.raises(TypeError, match=r"^deliver_cancel must be an async function taking the Process, got 5$"):
         await run_process(cmd, deliver_cancel=5)
-    with pytest.raises(ValueError, match=r"^run_process\(\) got both capture_stdout=True and stdout=; pass one of them$"):
+    with pytest.raises(
+        ValueError, match=r"^run_process\(\) got both capture_stdout=True and stdout=; pass one of them$"
+    ):
         await run_process(cmd, capture_stdout=True, stdout=subprocess.DEVNULL)
     with pytest.raises(ValueError, match=r"^run_process\(\) got both capture_stderr=True and stderr="):
         await run_process(cmd, capture_stderr=True, stderr=subprocess.DEVNULL)
-    for name, hint in (("stdin", "stdin=<bytes>"), ("stdout", "capture_stdout=True"), ("stderr", "capture_stderr=True")):
+    hints = {"stdin": "stdin=<bytes>", "stdout": "capture_stdout=True", "stderr": "capture_stderr=True"}
+    for name, hint in hints.items():
         with pytest.raises(
             ValueError,
             match=rf"^run_process\(\) with {name}=subprocess\.PIPE needs nursery\.start\(run_process, \.\.\.\), "
@@ -294,7 +304,9 @@ async def test_run_process_option_mistakes_are_explained():
 
 
 def test_process_objects_come_from_open_process():
-    with pytest.raises(TypeError, match=r"^Process objects cannot be created directly; use nursery\.lowlevel\.open_process\(\)"):
+    with pytest.raises(
+        TypeError, match=r"^Process objects cannot be created directly; use nursery\.lowlevel\.open_process\(\)"
+    ):
         Process()
 
 
@@ -343,7 +355,9 @@ async def test_custom_deliver_cancel():
         process.send_signal(signal.SIGUSR1)
 
     async with nursery.open_nursery() as n:
-        process = await n.start(partial(run_process, WAIT_FOREVER, stdout=subprocess.PIPE, deliver_cancel=deliver_cancel))
+        process = await n.start(
+            partial(run_process, WAIT_FOREVER, stdout=subprocess.PIPE, deliver_cancel=deliver_cancel)
+        )
         async with process.stdout:
             await wait_for_ready(process.stdout)
             n.cancel_scope.cancel()
@@ -557,7 +571,9 @@ async def test_open_process_streams_in_a_nursery():
 async def test_open_process_failure_closes_the_pipes_it_made():
     # The leak check would report the pipes' descriptors.
     with pytest.raises(FileNotFoundError):
-        await open_process(["no-such-program-xyz"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        await open_process(
+            ["no-such-program-xyz"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
 
 
 async def test_thread_fallback_cancelled_wait_still_reaps(monkeypatch, autojump_clock):
