@@ -38,14 +38,6 @@ NOTSENT_LOWAT = 16384
 # The socket module names the option where the platform has it.
 _TCP_NOTSENT_LOWAT = getattr(nsocket, "TCP_NOTSENT_LOWAT", None)
 
-# Errors that mean the connection is gone; anything else from the OS is
-# raised too, but these are the ones users meet in practice.
-_BROKEN_ERRNOS = frozenset(
-    getattr(errno, name)
-    for name in ("EPIPE", "ECONNRESET", "ECONNABORTED", "ENOTCONN", "ESHUTDOWN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENETRESET")
-    if hasattr(errno, name)
-)
-
 # accept() errors that concern only the connection being accepted (it died
 # before we got it, a firewall refused it, ...): skip it and accept the next.
 # Running out of descriptors (EMFILE, ENFILE) or memory is not transient in
@@ -215,7 +207,9 @@ class SocketStream(HalfCloseableStream):
                     if isinstance(exc, ClosedResourceError):
                         raise _closed("send_all()") from None
                     if sent:
-                        self._broken = f"send_all() was interrupted ({type(exc).__name__}) after {sent} of {total} bytes"
+                        self._broken = (
+                            f"send_all() was interrupted ({type(exc).__name__}) after {sent} of {total} bytes"
+                        )
                     raise
                 try:
                     sent += sock.send(view[sent:])

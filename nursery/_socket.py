@@ -195,7 +195,8 @@ def _address_error(what: str, family: int, address: Any) -> TypeError:
         _stdlib_socket.AF_INET: "a (host, port) tuple",
         _stdlib_socket.AF_INET6: "a (host, port[, flowinfo[, scope_id]]) tuple",
     }[family]
-    return TypeError(f"{what}: an address for family {_stdlib_socket.AddressFamily(family).name} must be {shape}, got {address!r}")
+    name = _stdlib_socket.AddressFamily(family).name
+    return TypeError(f"{what}: an address for family {name} must be {shape}, got {address!r}")
 
 
 class SocketType:
@@ -313,9 +314,12 @@ class SocketType:
         await wait_writable(self._sock)
 
     def get_inheritable(self) -> bool:
+        """Whether child processes inherit the descriptor (by default they
+        do not)."""
         return self._sock.get_inheritable()
 
     def set_inheritable(self, inheritable: bool) -> None:
+        """Let child processes inherit the descriptor, or not."""
         self._sock.set_inheritable(inheritable)
 
     def dup(self) -> SocketType:

@@ -337,7 +337,9 @@ async def test_connect_refused_message_names_the_address() -> None:
         with pytest.raises(ConnectionRefusedError) as info:
             await sock.connect(("127.0.0.1", port))
     assert info.value.errno == errno.ECONNREFUSED
-    assert str(info.value) == f"[Errno {errno.ECONNREFUSED}] Error connecting to ('127.0.0.1', {port}): Connection refused"
+    assert str(info.value) == (
+        f"[Errno {errno.ECONNREFUSED}] Error connecting to ('127.0.0.1', {port}): Connection refused"
+    )
 
 
 async def test_connect_refused_unix_names_the_path(tmp_path: Any) -> None:
