@@ -581,6 +581,7 @@ class Runner:
                 self.instruments.call("after_run")
         finally:
             self.io.close()
+            self._wakeup.stop_waking_on_signals()
             self._wakeup.close()
 
     def outcome(self) -> outcome.Outcome:
@@ -638,6 +639,7 @@ def run(
     STATE.runner = runner
     try:
         runner.start(async_fn, args)
+        runner._wakeup.wake_on_signals()
         with sigint:
             runner.run_until_done()
     finally:

@@ -3,20 +3,45 @@ the run loop's idle wait."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import threading
 
 
 class WakeupSocketpair:
     """A non-blocking socket pair; writing a byte to one end makes the other
     end readable, which ends the I/O wait it is registered in."""
 
-    __slots__ = ("_read", "_write", "fd")
+    __slots__ = ("_read", "_write", "fd", "_previous_signal_fd")
 
     def __init__(self) -> None:
         self._read, self._write = socket.socketpair()
         self._read.setblocking(False)
         self._write.setblocking(False)
         self.fd = self._read.fileno()
+        self._previous_signal_fd: int | None = None
+
+    def wake_on_signals(self) -> None:
+        """Make every signal end the I/O wait, for the duration of a run.
+
+        Python runs signal handlers in the main thread, but the OS may
+        deliver a process-directed signal to any thread; without a wake-up
+        fd, a handler (Ctrl-C, ``open_signal_receiver``) could wait until the
+        main thread's epoll happened to return. Only in the main thread, and
+        only if nobody else (a host loop in guest mode) set one already."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
+        if previous != -1:
+            # Someone else's: keep theirs.
+            signal.set_wakeup_fd(previous)
+            return
+        self._previous_signal_fd = previous
+
+    def stop_waking_on_signals(self) -> None:
+        if self._previous_signal_fd is not None:
+            signal.set_wakeup_fd(self._previous_signal_fd)
+            self._previous_signal_fd = None
 
     def wakeup(self) -> None:
         """Safe from any thread and from signal handlers."""
