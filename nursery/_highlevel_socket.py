@@ -287,7 +287,7 @@ class SocketStream(HalfCloseableStream):
         elif type(max_bytes) is not int:
             max_bytes = _check_max_bytes(max_bytes)
         if max_bytes < 1:
-            raise ValueError(f"receive_some() needs max_bytes >= 1, got {max_bytes}")
+            raise ValueError(f"receive_some() max_bytes must be at least 1, got {max_bytes}")
         if self._receiving:
             raise _busy("receive_some()")
         if self._closed:

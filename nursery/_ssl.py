@@ -600,7 +600,7 @@ class SSLStream(Stream):
             except TypeError:
                 raise TypeError(f"receive_some() needs max_bytes to be an int or None, got {max_bytes!r}") from None
             if max_bytes < 1:
-                raise ValueError(f"receive_some() needs max_bytes >= 1, got {max_bytes}")
+                raise ValueError(f"receive_some() max_bytes must be at least 1, got {max_bytes}")
         with self._receive_conflict:
             if self._state is _CLOSED:
                 raise ClosedResourceError("receive_some() on a closed SSLStream")

@@ -164,10 +164,10 @@ async def test_receive_some_argument_checks() -> None:
     async with a, b:
         with pytest.raises(ValueError) as info:
             await b.receive_some(0)
-        assert str(info.value) == "receive_some() needs max_bytes >= 1, got 0"
+        assert str(info.value) == "receive_some() max_bytes must be at least 1, got 0"
         with pytest.raises(ValueError) as info:
             await b.receive_some(-5)
-        assert str(info.value) == "receive_some() needs max_bytes >= 1, got -5"
+        assert str(info.value) == "receive_some() max_bytes must be at least 1, got -5"
         with pytest.raises(TypeError) as info:
             await b.receive_some("10")  # type: ignore[arg-type]
         assert str(info.value) == "receive_some() needs max_bytes to be an int or None, got '10'"

@@ -443,9 +443,9 @@ async def test_receive_some_of_buffered_data_is_a_checkpoint() -> None:
 
 async def test_bad_arguments_to_send_all_and_receive_some() -> None:
     client, server = ssl_pair(memory_stream_pair())
-    with pytest.raises(ValueError, match=r"receive_some\(\) needs max_bytes >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"receive_some\(\) max_bytes must be at least 1, got 0"):
         await client.receive_some(0)
-    with pytest.raises(ValueError, match=r"receive_some\(\) needs max_bytes >= 1, got -5"):
+    with pytest.raises(ValueError, match=r"receive_some\(\) max_bytes must be at least 1, got -5"):
         await client.receive_some(-5)
     with pytest.raises(TypeError, match=r"receive_some\(\) needs max_bytes to be an int or None, got 1.5"):
         await client.receive_some(1.5)  # type: ignore[arg-type]
