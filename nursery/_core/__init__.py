@@ -19,6 +19,7 @@ from ._exceptions import (
 )
 from ._guest import start_guest_run
 from ._instruments import Instrument
+from ._kernel_run import KernelRun, current_kernel_run
 from ._io_common import notify_closing, wait_readable, wait_writable
 from ._mock_clock import MockClock
 from ._nursery import TASK_STATUS_IGNORED, Nursery, NurseryManager, TaskStatus, open_nursery

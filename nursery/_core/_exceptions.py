@@ -96,3 +96,8 @@ class NurseryInternalError(Exception):
     """Raised by :func:`nursery.run` when the kernel itself failed, or a
     system task crashed. This should never happen in correct code; the
     original error is attached as ``__cause__``."""
+
+
+def _asyncio_cancelled(msg: object = None) -> BaseException:
+    """The exception an asyncio-style Task.cancel(msg) throws."""
+    return _AsyncioCancelledError() if msg is None else _AsyncioCancelledError(msg)

@@ -35,7 +35,7 @@ from ._io_common import make_io_manager
 from ._ki import SigintHandler
 from ._mock_clock import MockClock
 from ._nursery import open_nursery
-from ._state import STATE, current_runner, no_run_error
+from ._state import ASYNCIO_BRIDGE, STATE, current_runner, no_run_error
 from ._task import Task
 from ._timers import Timers
 from ._traps import _SHIELDED, Abort, raise_cancel, wait_task_rescheduled
@@ -114,6 +114,9 @@ class Runner:
         "run_vars",
         "system_context",
         "closed",
+        "asyncio_loop",
+        "asyncio_current_tasks",
+        "kernel_run",
         "__weakref__",
     )
 
@@ -156,6 +159,12 @@ class Runner:
         # never in the context of whichever task happened to spawn them.
         self.system_context = contextvars.copy_context()
         self.closed = False
+        # The run's asyncio event loop (nursery.compat's), made by the layer
+        # above through ASYNCIO_BRIDGE, and asyncio's registry of running
+        # tasks, which the run loop keeps up to date.
+        self.kernel_run = None  # its KernelRun, made on demand
+        self.asyncio_loop = ASYNCIO_BRIDGE.make_loop(self)
+        self.asyncio_current_tasks = ASYNCIO_BRIDGE.current_tasks
 
     # ------------------------------------------------------------------
     # spawning, scheduling, cancelling
@@ -171,6 +180,7 @@ class Runner:
         system_task: bool = False,
         context: contextvars.Context | None = None,
         coro: Any = None,
+        task_class: type[Task] = Task,
     ) -> Task:
         if coro is None:
             if task_status is None:
@@ -179,7 +189,7 @@ class Runner:
                 coro = coroutine_or_error(async_fn, args, "start()", {"task_status": task_status})
         if context is None:
             context = self.system_context.copy() if system_task else copy_context()
-        task = Task(coro, context, self, nursery, async_fn if name is None else name)
+        task = task_class(coro, context, self, nursery, async_fn if name is None else name)
         nursery._children[task] = None
         self.n_tasks += 1
         self.ready.append(task)
@@ -204,7 +214,9 @@ class Runner:
         if task._abort_func is None:
             raise RuntimeError(f"can't reschedule {task!r}: it is not blocked in wait_task_rescheduled()")
         task._abort_func = None
-        task._throw_exc = exc
+        if task._throw_exc is None:
+            # (A pending asyncio-style cancellation wins, as in asyncio.)
+            task._throw_exc = exc
         self.ready.append(task)
         if self.instruments and "task_scheduled" in self.instruments:
             self.instruments.call("task_scheduled", task)
@@ -230,12 +242,52 @@ class Runner:
         # and the run finishes instead of hanging with the task blocked.
         if result is not Abort.FAILED and task._abort_func is _ABORTING:
             task._abort_func = None
-            task._throw_exc = Cancelled._create()
+            if task._throw_exc is None:
+                # (A pending asyncio-style cancellation goes first: the
+                # scope's Cancelled comes again at the next checkpoint, but
+                # an edge-triggered request is delivered only once.)
+                task._throw_exc = Cancelled._create()
             self.ready.append(task)
             if self.instruments and "task_scheduled" in self.instruments:
                 self.instruments.call("task_scheduled", task)
         elif task._abort_func is _ABORTING:
             task._abort_func = abort
+
+    def cancel_edge(self, task: Task, exc: BaseException) -> None:
+        """asyncio-style cancellation: throw *exc* into *task* once, at its
+        next suspension (now, if it is blocked)."""
+        if task._throw_exc is not None:
+            # Something is already on its way in (a Cancelled, or an
+            # earlier request): that one unwinds the task; asyncio, too,
+            # delivers a single CancelledError for repeated cancel() calls.
+            return
+        task._throw_exc = exc
+        abort = task._abort_func
+        if abort is not None and abort is not _ABORTING:
+            self._deliver_edge_cancel(task)
+        # Otherwise the task is running or ready: the run loop throws
+        # _throw_exc at its next step, or (if it blocks first) right after
+        # it blocks, through _deliver_edge_cancel.
+
+    def _deliver_edge_cancel(self, task: Task) -> None:
+        abort = task._abort_func
+        task._abort_func = _ABORTING
+        try:
+            result = abort(raise_cancel)
+        except BaseException as exc:
+            self.crash(NurseryInternalError(f"abort function {abort!r} raised"), exc)
+            result = Abort.SUCCEEDED
+        if task._abort_func is not _ABORTING:
+            return  # the abort function rescheduled the task itself
+        if result is Abort.FAILED:
+            # The wait cannot be abandoned; _throw_exc stays set, and is
+            # thrown in (instead of the value) when the waker reschedules.
+            task._abort_func = abort
+            return
+        task._abort_func = None
+        self.ready.append(task)
+        if self.instruments and "task_scheduled" in self.instruments:
+            self.instruments.call("task_scheduled", task)
 
     def call_soon(self, fn: Callable[..., Any], args: tuple, context: contextvars.Context | None) -> Callback:
         callback = Callback(fn, args, context)
@@ -264,6 +316,13 @@ class Runner:
     # task exit
 
     def _task_exited(self, task: Task, value: Any, error: BaseException | None) -> None:
+        # Marks the task done (Task.done()); the bound send is not needed
+        # any more.
+        task._coro_send = None
+        if task.__class__ is not Task:
+            # A task class of a layer above (nursery.compat's Task) keeps
+            # its own outcome and may take the error out of the tree.
+            error = task._exited(value, error)
         if error is not None and error.__traceback__ is not None:
             # Drop this frame (the run loop) from the traceback.
             error = error.with_traceback(error.__traceback__.tb_next)
@@ -347,6 +406,8 @@ class Runner:
         task._abort_func = abort
         if task._cancel_scope._effectively_cancelled:
             self.deliver_cancel(task)
+        elif task._throw_exc is not None:
+            self._deliver_edge_cancel(task)
 
     def _run_batch(self, drain: bool = False) -> None:
         # Hot path: see the module docstring. Locals instead of attribute
@@ -364,6 +425,13 @@ class Runner:
         queue = self.threadsafe_queue
         timers = self.timers
         current_time = self.clock.current_time
+        # asyncio.current_task() reads this dict (asyncio's own registry of
+        # the task each loop is running): keep it naming the kernel task
+        # being stepped, and empty while a callback runs (a stock asyncio
+        # Task, stepped from a callback, refuses to enter otherwise).
+        current_tasks = self.asyncio_current_tasks
+        loop = self.asyncio_loop
+        entered = False
         while True:
             if self._random is not None:
                 batch = list(ready)
@@ -374,12 +442,17 @@ class Runner:
                 task = popleft()
                 if task.__class__ is not task_class and not isinstance(task, task_class):
                     self.current_task = None
+                    if entered:
+                        del current_tasks[loop]
+                        entered = False
                     try:
                         task._run()
                     except BaseException as exc:
                         self.crash(NurseryInternalError(f"callback {task!r} raised"), exc)
                     continue
                 self.current_task = task
+                current_tasks[loop] = task
+                entered = True
                 if instruments and "before_task_step" in instruments:
                     instruments.call("before_task_step", task)
                 exc = task._throw_exc
@@ -396,7 +469,7 @@ class Runner:
                 else:
                     if message is None:
                         # A checkpoint.
-                        if task._cancel_scope._effectively_cancelled:
+                        if task._cancel_scope._effectively_cancelled and task._throw_exc is None:
                             task._throw_exc = Cancelled._create()
                         append(task)
                         if instruments and "task_scheduled" in instruments:
@@ -413,6 +486,10 @@ class Runner:
                         task._abort_func = message
                         if task._cancel_scope._effectively_cancelled:
                             self.deliver_cancel(task)
+                        elif task._throw_exc is not None:
+                            # The task cancelled itself asyncio-style
+                            # (Task.cancel() on the running task).
+                            self._deliver_edge_cancel(task)
                     else:
                         self._unusual_yield(task, message)
                 if instruments and "after_task_step" in instruments:
@@ -423,6 +500,8 @@ class Runner:
             if heap and heap[0][0] <= current_time():
                 break
         self.current_task = None
+        if entered:
+            del current_tasks[loop]
 
     def compute_timeout(self, max_wait: float) -> tuple[float, int]:
         """How long the next I/O wait may last, and why it might end early:
@@ -637,6 +716,7 @@ def run(
     runner = Runner(clock=clock, instruments=instruments, random_seed=random_seed)
     sigint = SigintHandler(runner)
     STATE.runner = runner
+    ASYNCIO_BRIDGE.enter(runner)
     try:
         runner.start(async_fn, args)
         runner._wakeup.wake_on_signals()
@@ -644,6 +724,7 @@ def run(
             runner.run_until_done()
     finally:
         STATE.runner = None
+        ASYNCIO_BRIDGE.leave(runner)
         runner.finish()
     if runner.ki_pending and not runner.ki_received:
         raise KeyboardInterrupt

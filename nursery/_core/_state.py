@@ -33,3 +33,30 @@ def current_runner(what: str):
     if runner is None:
         raise no_run_error(what)
     return runner
+
+
+class AsyncioBridge:
+    """How a run meets asyncio, without the kernel importing it.
+
+    The defaults keep a run to itself; ``nursery`` (the package) replaces
+    them at import so that every run has an asyncio event loop
+    (``nursery.compat``'s) that ``asyncio.get_running_loop()`` returns, and
+    ``asyncio.current_task()`` sees the kernel task being stepped.
+    """
+
+    def __init__(self) -> None:
+        #: asyncio's registry of the task each loop is running.
+        self.current_tasks: dict = {}
+
+    def make_loop(self, runner):
+        """The asyncio loop object of a new run (any hashable key here)."""
+        return object()
+
+    def enter(self, runner) -> None:
+        """The run starts driving this thread."""
+
+    def leave(self, runner) -> None:
+        """The run stops driving this thread."""
+
+
+ASYNCIO_BRIDGE = AsyncioBridge()

@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from types import FrameType
     from ._nursery import Nursery
 
+from ._exceptions import _asyncio_cancelled
 from ._traps import Abort
 
 __all__ = ["Task"]
@@ -46,6 +47,7 @@ class Task:
         "_abort_func",
         "_coro_send",
         "custom_sleep_data",
+        "_cancel_requests",
         "__weakref__",
     )
 
@@ -75,6 +77,15 @@ class Task:
         self._coro_send = coro.send
         #: Free for whatever code blocks the task to record why.
         self.custom_sleep_data: Any = None
+        # asyncio's cancelling() count (see cancel()).
+        self._cancel_requests = 0
+
+    def _exited(self, value: Any, error: BaseException | None) -> BaseException | None:
+        """Called by the kernel when the coroutine has returned *value* or
+        raised *error*; returns the error the task's nursery should see.
+        A subclass may record the outcome and return None, so the error is
+        not raised into the nursery (asyncio's tasks keep theirs)."""
+        return error
 
     def _leave_parking_lot(self, raise_cancel: Any) -> Any:
         # The abort function of a task parked in a ParkingLot (which records
@@ -117,6 +128,60 @@ class Task:
                 return
             yield frame, frame.f_lineno
             coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+
+    # ------------------------------------------------------------------
+    # asyncio's view of a task.
+    #
+    # asyncio code running inside any kernel task (asyncio.timeout,
+    # TaskGroup, anyio, ...) finds the task with asyncio.current_task() and
+    # cancels it asyncio's way: edge-triggered, one CancelledError at the
+    # next suspension, counted by cancelling()/uncancel(). Cancel scopes are
+    # a separate, level-triggered mechanism; the two never interfere except
+    # that both unwind the task.
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Request asyncio-style cancellation: one :exc:`asyncio.CancelledError`
+        (with *msg*) is thrown into the task at its next suspension point (at
+        once, if it is blocked now). Returns False if the task has finished.
+        This is what ``asyncio.Task.cancel()`` does; nursery code normally
+        cancels with a :class:`nursery.CancelScope` instead."""
+        if self._coro_send is None:
+            return False
+        self._cancel_requests += 1
+        self._runner.cancel_edge(self, _asyncio_cancelled(msg))
+        return True
+
+    def done(self) -> bool:
+        """Whether the task has finished."""
+        return self._coro_send is None
+
+    def cancelling(self) -> int:
+        """How many asyncio-style cancellations are pending (requested by
+        :meth:`cancel` and not yet withdrawn by :meth:`uncancel`)."""
+        return self._cancel_requests
+
+    def uncancel(self) -> int:
+        """Withdraw one asyncio-style cancellation request; returns the
+        remaining count (asyncio's ``Task.uncancel``)."""
+        if self._cancel_requests > 0:
+            self._cancel_requests -= 1
+        return self._cancel_requests
+
+    def get_name(self) -> str:
+        return self.name
+
+    def set_name(self, value: object) -> None:
+        self._name = str(value)
+
+    def get_coro(self) -> Any:
+        return self.coro
+
+    def get_context(self) -> Any:
+        return self.context
+
+    def get_loop(self) -> Any:
+        """The asyncio event loop of the task's run (``nursery.compat``'s)."""
+        return self._runner.asyncio_loop
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r} at {id(self):#x}>"

@@ -1,0 +1,186 @@
+"""A run of the kernel as an event loop built on it sees it.
+
+``nursery.compat``'s asyncio event loop is such a loop. It needs a few
+things no user-facing API offers: putting its own callback objects straight
+into the ready queue and the deadline heap (no wrapper object per
+``call_soon``), starting tasks that belong to the loop rather than to a
+nursery, and, for a loop that owns its run, driving the run one tick at a
+time. :class:`KernelRun` is that interface, public in ``nursery.lowlevel``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from math import inf
+from typing import Any, Callable
+
+from ._exceptions import Cancelled
+from ._run import Runner
+from ._sleep import sleep_forever
+from ._state import ASYNCIO_BRIDGE, STATE, current_runner
+from ._task import Task
+
+__all__ = ["KernelRun", "current_kernel_run"]
+
+
+class KernelRun:
+    """The run loop of one kernel run, for event loops built on it.
+
+    Get the current run's with :func:`current_kernel_run`, or make a run
+    that you drive yourself with :meth:`KernelRun.create`.
+
+    The ready queue holds tasks and *ready items*: any object with a
+    ``_run()`` method, called once when its turn comes (it must not raise;
+    an exception crashes the run). Deadlines hold *timer items*: objects with
+    an int attribute ``_timer_seq`` (start it at 0; the kernel owns it) and
+    an ``_expire()`` method, called once when the deadline passes.
+    """
+
+    __slots__ = ("_runner", "enqueue", "time", "__weakref__")
+
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+        #: ``enqueue(item)``: append a ready item to the ready queue (FIFO
+        #: with task wake-ups). Not thread-safe.
+        self.enqueue: Callable[[Any], None] = runner.ready.append
+        #: ``time()``: the run's clock (a MockClock, if the run has one).
+        self.time: Callable[[], float] = runner.clock.current_time
+
+    # ------------------------------------------------------------------
+    # scheduling
+
+    def add_timer(self, item: Any, when: float) -> None:
+        """Call ``item._expire()`` once the clock reaches *when*. Items with
+        equal deadlines expire in the order they were added."""
+        self._runner.timers.add(when, item)
+
+    def remove_timer(self, item: Any) -> None:
+        """Forget *item*'s deadline (no-op if it has none). O(1)."""
+        self._runner.timers.discard(item)
+
+    def run_sync_soon_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Call ``fn(*args)`` in the run's thread soon; safe from any thread
+        and from signal handlers. :exc:`nursery.RunFinishedError` once the run
+        has finished."""
+        self._runner.run_sync_soon_threadsafe(fn, args)
+
+    @property
+    def current_task(self) -> Task | None:
+        """The task being stepped right now, or None (in a callback, or
+        between steps)."""
+        return self._runner.current_task
+
+    @property
+    def asyncio_loop(self) -> Any:
+        """The run's asyncio event loop."""
+        return self._runner.asyncio_loop
+
+    @property
+    def clock(self) -> Any:
+        return self._runner.clock
+
+    def spawn_detached(
+        self,
+        coro: Any,
+        *,
+        task_class: type[Task] = Task,
+        name: object = None,
+        context: contextvars.Context | None = None,
+    ) -> Task:
+        """Start a task running the coroutine object *coro* that belongs to
+        the run, not to the caller: it lives in the run's system nursery, is
+        cancelled (by a cancel scope) when the run shuts down, and gets no
+        cancellation from the caller's scopes. *task_class* (a subclass of
+        :class:`Task`) decides what becomes of its outcome through
+        ``_exited()``; an error it lets through crashes the run."""
+        runner = self._runner
+        nursery = runner.system_nursery
+        if nursery is None or nursery._closed:
+            raise RuntimeError("this run is shutting down; it cannot start new tasks")
+        if context is None:
+            context = contextvars.copy_context()
+        return runner.spawn(None, (), nursery, name, coro=coro, context=context, task_class=task_class)
+
+    # ------------------------------------------------------------------
+    # runs driven by their event loop
+
+    @classmethod
+    def create(cls, *, clock: Any = None, instruments: Any = (), random_seed: int | None = None) -> KernelRun:
+        """A new run whose main task waits until :meth:`shutdown`, to be
+        driven with :meth:`step`. The run is not current anywhere until
+        :meth:`enter`."""
+        runner = Runner(clock=clock, instruments=instruments, random_seed=random_seed)
+        runner.start(_wait_for_shutdown, (), where="KernelRun.create()")
+        # Step the root task until the system nursery is open, so that
+        # spawn_detached() works before the first real step (asyncio lets
+        # you create tasks before the loop runs). Nothing but kernel code
+        # runs here, so it may happen inside another run.
+        previous = STATE.runner
+        STATE.runner = runner
+        try:
+            while runner.system_nursery is None:
+                runner.tick(0)
+        finally:
+            STATE.runner = previous
+        handle = runner.kernel_run = cls(runner)
+        return handle
+
+    def enter(self) -> None:
+        """Make this run the thread's current run (so that nursery's APIs
+        and ``asyncio.get_running_loop()`` find it), until :meth:`leave`."""
+        if STATE.runner is not None:
+            raise RuntimeError("another nursery run is active in this thread")
+        STATE.runner = self._runner
+        ASYNCIO_BRIDGE.enter(self._runner)
+        self._runner._wakeup.wake_on_signals()
+
+    def leave(self) -> None:
+        """Undo :meth:`enter`."""
+        runner = self._runner
+        runner._wakeup.stop_waking_on_signals()
+        ASYNCIO_BRIDGE.leave(runner)
+        STATE.runner = None
+
+    def step(self, max_wait: float = inf) -> None:
+        """One turn of the run loop: wait up to *max_wait* seconds for I/O, a
+        deadline or a wake-up from another thread (not at all if something is
+        ready), then run everything ready. Only while entered."""
+        self._runner.tick(max_wait)
+
+    def wakeup_threadsafe(self) -> None:
+        """End the current or next :meth:`step`'s wait early. Any thread."""
+        self._runner.force_wakeup()
+
+    @property
+    def done(self) -> bool:
+        """Whether every task of the run has finished."""
+        return self._runner.done
+
+    def shutdown(self) -> Any:
+        """Cancel every task of the run and step until all have finished;
+        then release the run's resources. Returns the run's outcome (an
+        :class:`outcome.Outcome`). Only while entered; idempotent."""
+        runner = self._runner
+        if runner.root_scope is not None:
+            runner.root_scope.cancel()
+        while not runner.done:
+            runner.tick()
+        runner.finish()
+        return runner.outcome()
+
+
+async def _wait_for_shutdown() -> None:
+    # The main task of a run driven by its loop: it only holds the run open.
+    try:
+        await sleep_forever()
+    except Cancelled:
+        pass
+
+
+def current_kernel_run() -> KernelRun:
+    """The :class:`KernelRun` of the run active in this thread."""
+    runner = current_runner("current_kernel_run()")
+    handle = runner.kernel_run
+    if handle is None:
+        handle = runner.kernel_run = KernelRun(runner)
+    return handle
