@@ -133,3 +133,8 @@ claim_public_names(globals(), "nursery")
 # The submodules that are part of the public API, so that
 # ``nursery.to_thread.run_sync`` works after a plain ``import nursery``.
 from . import from_thread, socket, to_thread  # noqa: E402
+
+# Every run gets an asyncio event loop (nursery.compat's); see _asyncio_bridge.
+from ._asyncio_bridge import install_bridge as _install_bridge  # noqa: E402
+
+_install_bridge()

@@ -28,7 +28,10 @@ from __future__ import annotations
 import math
 import types
 from dataclasses import dataclass
-from typing import Any, Awaitable, Generator, Hashable
+from typing import TYPE_CHECKING, Any, Awaitable, Generator, Hashable
+
+if TYPE_CHECKING:
+    from . import lowlevel
 
 from ._core import (
     STATE,
@@ -83,7 +86,7 @@ class LockStatistics:
     (None if free); ``tasks_waiting``: tasks blocked in ``acquire``."""
 
     locked: bool
-    owner: Task | None
+    owner: lowlevel.Task | None
     tasks_waiting: int
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from ._exceptions import Cancelled
 from ._run import Runner
 from ._sleep import sleep_forever
-from ._state import ASYNCIO_BRIDGE, STATE, current_runner
+from ._state import STATE, current_runner
 from ._task import Task
 
 __all__ = ["KernelRun", "current_kernel_run"]
@@ -83,42 +83,54 @@ class KernelRun:
         self,
         coro: Any,
         *,
-        task_class: type[Task] = Task,
+        task: Task | None = None,
         name: object = None,
         context: contextvars.Context | None = None,
     ) -> Task:
         """Start a task running the coroutine object *coro* that belongs to
         the run, not to the caller: it lives in the run's system nursery, is
         cancelled (by a cancel scope) when the run shuts down, and gets no
-        cancellation from the caller's scopes. *task_class* (a subclass of
-        :class:`Task`) decides what becomes of its outcome through
-        ``_exited()``; an error it lets through crashes the run."""
+        cancellation from the caller's scopes.
+
+        *task*, if given, is an instance of a subclass of :class:`Task` made
+        with ``cls.__new__(cls)``: the kernel initializes its Task part and
+        runs it. Its ``_exited(value, error)`` decides what becomes of the
+        outcome; an error it lets through crashes the run."""
         runner = self._runner
         nursery = runner.system_nursery
         if nursery is None or nursery._closed:
             raise RuntimeError("this run is shutting down; it cannot start new tasks")
         if context is None:
             context = contextvars.copy_context()
-        return runner.spawn(None, (), nursery, name, coro=coro, context=context, task_class=task_class)
+        return runner.spawn(None, (), nursery, name, coro=coro, context=context, task=task)
 
     # ------------------------------------------------------------------
     # runs driven by their event loop
 
     @classmethod
-    def create(cls, *, clock: Any = None, instruments: Any = (), random_seed: int | None = None) -> KernelRun:
+    def create(
+        cls,
+        *,
+        clock: Any = None,
+        instruments: Any = (),
+        random_seed: int | None = None,
+        asyncio_loop: Any = None,
+    ) -> KernelRun:
         """A new run whose main task waits until :meth:`shutdown`, to be
         driven with :meth:`step`. The run is not current anywhere until
-        :meth:`enter`."""
-        runner = Runner(clock=clock, instruments=instruments, random_seed=random_seed)
+        :meth:`enter`. *asyncio_loop* is the event loop that drives it (the
+        one ``asyncio.get_running_loop()`` returns while it is entered)."""
+        runner = Runner(clock=clock, instruments=instruments, random_seed=random_seed, asyncio_loop=asyncio_loop)
         runner.start(_wait_for_shutdown, (), where="KernelRun.create()")
-        # Step the root task until the system nursery is open, so that
-        # spawn_detached() works before the first real step (asyncio lets
+        # Step the root and main tasks until they wait (the system nursery
+        # is open then), so that spawn_detached() works before the first
+        # real step (asyncio lets
         # you create tasks before the loop runs). Nothing but kernel code
         # runs here, so it may happen inside another run.
         previous = STATE.runner
         STATE.runner = runner
         try:
-            while runner.system_nursery is None:
+            while runner.ready:
                 runner.tick(0)
         finally:
             STATE.runner = previous
@@ -127,18 +139,17 @@ class KernelRun:
 
     def enter(self) -> None:
         """Make this run the thread's current run (so that nursery's APIs
-        and ``asyncio.get_running_loop()`` find it), until :meth:`leave`."""
+        find it), until :meth:`leave`. (Setting asyncio's running loop is
+        the driving loop's business.)"""
         if STATE.runner is not None:
             raise RuntimeError("another nursery run is active in this thread")
         STATE.runner = self._runner
-        ASYNCIO_BRIDGE.enter(self._runner)
         self._runner._wakeup.wake_on_signals()
 
     def leave(self) -> None:
         """Undo :meth:`enter`."""
         runner = self._runner
         runner._wakeup.stop_waking_on_signals()
-        ASYNCIO_BRIDGE.leave(runner)
         STATE.runner = None
 
     def step(self, max_wait: float = inf) -> None:
@@ -167,6 +178,13 @@ class KernelRun:
             runner.tick()
         runner.finish()
         return runner.outcome()
+
+    def abandon(self) -> None:
+        """Release the run's resources (its poller and wake-up channel)
+        without running anything more: tasks still pending are dropped, and
+        their coroutines are closed when garbage-collected, as asyncio's
+        ``loop.close()`` does. Idempotent; not while entered."""
+        self._runner.finish()
 
 
 async def _wait_for_shutdown() -> None:

@@ -125,6 +125,7 @@ class Runner:
         clock: Clock | None = None,
         instruments: Any = (),
         random_seed: int | None = None,
+        asyncio_loop: Any = None,
     ) -> None:
         if clock is None:
             clock = SystemClock()
@@ -163,7 +164,7 @@ class Runner:
         # above through ASYNCIO_BRIDGE, and asyncio's registry of running
         # tasks, which the run loop keeps up to date.
         self.kernel_run = None  # its KernelRun, made on demand
-        self.asyncio_loop = ASYNCIO_BRIDGE.make_loop(self)
+        self.asyncio_loop = ASYNCIO_BRIDGE.make_loop(self) if asyncio_loop is None else asyncio_loop
         self.asyncio_current_tasks = ASYNCIO_BRIDGE.current_tasks
 
     # ------------------------------------------------------------------
@@ -180,7 +181,7 @@ class Runner:
         system_task: bool = False,
         context: contextvars.Context | None = None,
         coro: Any = None,
-        task_class: type[Task] = Task,
+        task: Task | None = None,
     ) -> Task:
         if coro is None:
             if task_status is None:
@@ -189,7 +190,12 @@ class Runner:
                 coro = coroutine_or_error(async_fn, args, "start()", {"task_status": task_status})
         if context is None:
             context = self.system_context.copy() if system_task else copy_context()
-        task = task_class(coro, context, self, nursery, async_fn if name is None else name)
+        if task is None:
+            task = Task(coro, context, self, nursery, async_fn if name is None else name)
+        else:
+            # An instance of a Task subclass made (with __new__) by the layer
+            # above, which has its own constructor signature.
+            Task.__init__(task, coro, context, self, nursery, async_fn if name is None else name)
         nursery._children[task] = None
         self.n_tasks += 1
         self.ready.append(task)

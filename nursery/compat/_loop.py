@@ -1,0 +1,212 @@
+"""The asyncio event loop on the nursery kernel.
+
+:class:`EventLoop` is a full :class:`asyncio.AbstractEventLoop` whose
+callbacks, timers and tasks are the kernel's: ``call_soon`` puts the handle
+into the kernel's ready queue, ``call_later`` into its deadline heap, and
+``create_task`` starts a kernel task. So asyncio code and nursery code
+interleave in one FIFO, in exactly asyncio's order, and a nursery cancel scope
+or channel works inside an asyncio task.
+
+There are two kinds of loop object:
+
+* a loop of its own (``new_event_loop()``, ``asyncio.run`` with
+  :func:`install`): it owns a kernel run and drives it, one kernel tick per
+  asyncio loop iteration, from ``run_forever``/``run_until_complete``;
+* the loop of a ``nursery.run()``: every kernel run has one, returned by
+  ``asyncio.get_running_loop()`` inside it, so stock asyncio code and
+  libraries work in nursery programs. The kernel drives it; it is "running"
+  for as long as the run is.
+
+The machinery asyncio keeps at the Python level (exception handlers,
+executors, async generator hooks, debug mode, ``run_until_complete``) is
+stock asyncio's own ``BaseEventLoop``, so it behaves exactly as the running
+interpreter's asyncio does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from asyncio import base_events, events
+from math import inf
+from typing import Any, Callable
+
+from .. import lowlevel
+from ._handles import Handle, TimerHandle
+from ._task import new_task
+
+__all__ = ["EventLoop", "new_event_loop"]
+
+
+class EventLoop(base_events.BaseEventLoop):
+    """An asyncio event loop running on the nursery kernel.
+
+    ``clock`` may be a :class:`nursery.testing.MockClock`: asyncio's timers,
+    ``asyncio.sleep`` and timeouts then run on virtual time (with autojump, a
+    program that waits an hour finishes at once).
+    """
+
+    def __init__(self, *, clock: Any = None, _kernel_run: lowlevel.KernelRun | None = None) -> None:
+        if _kernel_run is None:
+            _kernel_run = lowlevel.KernelRun.create(clock=clock, asyncio_loop=self)
+            self._owns_run = True
+        elif clock is not None:
+            raise TypeError("a nursery run's loop uses the run's clock")
+        else:
+            self._owns_run = False
+        self._kernel_run = _kernel_run
+        # Hot paths: call_soon and timer expiry append straight to the
+        # kernel's ready queue.
+        self._enqueue = _kernel_run.enqueue
+        self._add_timer = _kernel_run.add_timer
+        #: SystemExit/KeyboardInterrupt raised by a callback or a task, to be
+        #: raised from run_forever once the current kernel tick is over.
+        self._interrupt: BaseException | None = None
+        super().__init__()
+        self.time = _kernel_run.time  # type: ignore[method-assign]
+
+    # ------------------------------------------------------------------
+    # callbacks and timers
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> Handle:
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_soon")
+        handle = Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._enqueue(handle)
+        return handle
+
+    def call_at(
+        self, when: float, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None
+    ) -> TimerHandle:
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        timer = TimerHandle(when, callback, args, self, context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        self._add_timer(timer, when)
+        timer._scheduled = True
+        return timer
+
+    def call_later(
+        self, delay: float, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None
+    ) -> TimerHandle:
+        if delay is None:
+            raise TypeError("delay must not be None")
+        timer = self.call_at(self.time() + delay, callback, *args, context=context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        return timer
+
+    def _timer_handle_cancelled(self, handle: Any) -> None:
+        if handle._scheduled:
+            handle._scheduled = False
+            self._kernel_run.remove_timer(handle)
+
+    def call_soon_threadsafe(
+        self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None
+    ) -> Handle:
+        self._check_closed()
+        if self._debug:
+            self._check_callback(callback, "call_soon_threadsafe")
+        handle = Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        try:
+            self._kernel_run.run_sync_soon_threadsafe(handle._run)
+        except lowlevel.RunFinishedError:
+            raise RuntimeError("Event loop is closed") from None
+        return handle
+
+    def _write_to_self(self) -> None:
+        self._kernel_run.wakeup_threadsafe()
+
+    # ------------------------------------------------------------------
+    # tasks
+
+    def create_task(self, coro: Any, *, name: object = None, context: contextvars.Context | None = None) -> Any:
+        self._check_closed()
+        if self._task_factory is None:
+            task = new_task(self, coro, name, context)
+            if task._source_traceback:
+                del task._source_traceback[-1]
+            return task
+        if context is None:
+            task = self._task_factory(self, coro)
+        else:
+            task = self._task_factory(self, coro, context=context)
+        task.set_name(name)
+        return task
+
+    # ------------------------------------------------------------------
+    # running
+
+    def _interrupt_with(self, exc: BaseException) -> None:
+        if self._interrupt is None:
+            self._interrupt = exc
+
+    def _run_once(self) -> None:
+        # One asyncio loop iteration is one kernel tick: wait for I/O or the
+        # next deadline (not at all if something is ready or we are
+        # stopping), then run what is ready.
+        self._kernel_run.step(0 if self._stopping else inf)
+        exc = self._interrupt
+        if exc is not None:
+            self._interrupt = None
+            raise exc
+
+    def run_forever(self) -> None:
+        if not self._owns_run:
+            self._check_closed()
+            raise RuntimeError("This event loop is already running")
+        self._check_closed()
+        self._check_running()
+        self._kernel_run.enter()
+        try:
+            super().run_forever()
+        finally:
+            self._kernel_run.leave()
+
+    def close(self) -> None:
+        if not self._owns_run and self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        was_closed = self._closed
+        super().close()
+        if self._owns_run and not was_closed:
+            self._kernel_run.abandon()
+
+    # ------------------------------------------------------------------
+    # the loop of a nursery.run()
+
+    def _attach(self) -> None:
+        # The kernel run starts driving this thread.
+        self._thread_id = threading.get_ident()
+        events._set_running_loop(self)
+
+    def _detach(self) -> None:
+        # The kernel run is over: so is its loop.
+        events._set_running_loop(None)
+        self._thread_id = None
+        if not self._closed:
+            super().close()
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} running={self.is_running()} "
+            f"closed={self.is_closed()} debug={self.get_debug()}>"
+        )
+
+
+def new_event_loop(*, clock: Any = None) -> EventLoop:
+    """A new :class:`EventLoop` with a kernel run of its own (what
+    ``asyncio.new_event_loop()`` returns once :func:`install` was called).
+    ``clock`` may be a :class:`nursery.testing.MockClock`."""
+    return EventLoop(clock=clock)

@@ -1,0 +1,312 @@
+"""asyncio's Task on the kernel: a kernel task with asyncio's Future
+interface.
+
+Because a compat Task *is* a kernel task, nursery code (nurseries, cancel
+scopes, channels) works inside it, and ``asyncio.current_task()`` finds it
+through the kernel's bookkeeping. What asyncio adds on top is kept here: the
+task is owned by its loop (started detached from the caller's scopes), its
+outcome is kept like a Future's, done-callbacks are scheduled on the loop,
+and an exception nobody retrieved is reported to the loop's exception
+handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import linecache
+import sys
+import traceback
+from asyncio import coroutines
+from types import GenericAlias
+from typing import Any, Callable, Generator
+
+from .. import lowlevel
+
+__all__ = ["Task"]
+
+_PENDING = "PENDING"
+_CANCELLED = "CANCELLED"
+_FINISHED = "FINISHED"
+
+# Stock asyncio's counter, so that default names ("Task-7") never repeat
+# between stock tasks and ours in one program.
+# (3.11 keeps an itertools.count, 3.12+ its bound __next__.)
+_counter: Any = getattr(asyncio.tasks, "_task_name_counter", None) or itertools.count(1)
+_next_task_number: Callable[[], int] = _counter if callable(_counter) else _counter.__next__
+
+
+class Task(lowlevel.Task):
+    """An asyncio Task that runs on the nursery kernel.
+
+    It has the whole :class:`asyncio.Task` interface (``done``, ``result``,
+    ``exception``, ``add_done_callback``, ``cancel(msg)``, ``cancelling``,
+    ``uncancel``, ``get_stack``, ...) with stock asyncio's semantics, and it
+    is also a :class:`nursery.lowlevel.Task`.
+    """
+
+    __slots__ = (
+        "_loop",
+        "_state",
+        "_result",
+        "_exception",
+        "_exception_tb",
+        "_callbacks",
+        "_log_traceback",
+        "_cancel_message",
+        "_cancelled_exc",
+        "_source_traceback",
+        "_asyncio_future_blocking",
+        "_log_destroy_pending",
+    )
+
+    def __init__(
+        self,
+        coro: Any,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        name: object = None,
+        context: contextvars.Context | None = None,
+    ) -> None:
+        # Only reached when user code writes Task(coro) itself; the loop's
+        # create_task() goes through _start() directly.
+        if loop is None:
+            loop = asyncio.get_event_loop()
+        _start(self, loop, coro, name, context)
+
+    # ------------------------------------------------------------------
+    # the Future interface
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def done(self) -> bool:
+        return self._state != _PENDING
+
+    def cancelled(self) -> bool:
+        return self._state == _CANCELLED
+
+    def result(self) -> Any:
+        if self._state == _CANCELLED:
+            raise self._make_cancelled_error()
+        if self._state != _FINISHED:
+            raise asyncio.InvalidStateError("Result is not set.")
+        self._log_traceback = False
+        if self._exception is not None:
+            raise self._exception.with_traceback(self._exception_tb)
+        return self._result
+
+    def exception(self) -> BaseException | None:
+        if self._state == _CANCELLED:
+            raise self._make_cancelled_error()
+        if self._state != _FINISHED:
+            raise asyncio.InvalidStateError("Exception is not set.")
+        self._log_traceback = False
+        return self._exception
+
+    def add_done_callback(self, fn: Callable[[Task], Any], *, context: contextvars.Context | None = None) -> None:
+        if self._state != _PENDING:
+            self._loop.call_soon(fn, self, context=context)
+            return
+        if context is None:
+            context = contextvars.copy_context()
+        self._callbacks.append((fn, context))
+
+    def remove_done_callback(self, fn: Callable[[Task], Any]) -> int:
+        kept = [(f, ctx) for (f, ctx) in self._callbacks if f != fn]
+        removed = len(self._callbacks) - len(kept)
+        if removed:
+            self._callbacks[:] = kept
+        return removed
+
+    def set_result(self, result: Any) -> None:
+        raise RuntimeError("Task does not support set_result operation")
+
+    def set_exception(self, exception: Any) -> None:
+        raise RuntimeError("Task does not support set_exception operation")
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Request cancellation: one :exc:`asyncio.CancelledError` (carrying
+        *msg*) is thrown into the coroutine at its next suspension. Returns
+        False if the task is already done."""
+        self._log_traceback = False
+        if self._state != _PENDING:
+            return False
+        self._cancel_message = msg
+        return super().cancel(msg)
+
+    def _make_cancelled_error(self) -> asyncio.CancelledError:
+        exc = self._cancelled_exc
+        if exc is not None:
+            self._cancelled_exc = None
+            return exc
+        return asyncio.CancelledError() if self._cancel_message is None else asyncio.CancelledError(self._cancel_message)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if self._state == _PENDING:
+            self._asyncio_future_blocking = True
+            yield self
+        if self._state == _PENDING:
+            raise RuntimeError("await wasn't used with future")
+        return self.result()
+
+    __iter__ = __await__
+
+    __class_getitem__ = classmethod(GenericAlias)
+
+    # ------------------------------------------------------------------
+    # asyncio's private attributes that libraries are known to read
+
+    @property
+    def _coro(self) -> Any:
+        return self.coro
+
+    @property
+    def _must_cancel(self) -> bool:
+        return self._throw_exc is not None
+
+    @property
+    def _fut_waiter(self) -> Any:
+        return None
+
+    # ------------------------------------------------------------------
+    # stacks
+
+    def get_stack(self, *, limit: int | None = None) -> list[Any]:
+        frames: list[Any] = []
+        if self._state == _PENDING or self._exception is None:
+            for frame, _ in self.iter_await_frames():
+                frames.append(frame)
+            if limit is not None:
+                frames = frames[-limit:] if limit > 0 else frames[: -limit]
+            return frames
+        tb = self._exception.__traceback__
+        while tb is not None:
+            if limit is not None and len(frames) >= limit:
+                break
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        return frames
+
+    def print_stack(self, *, limit: int | None = None, file: Any = None) -> None:
+        extracted = []
+        checked: set[str] = set()
+        for frame in self.get_stack(limit=limit):
+            lineno = frame.f_lineno
+            code = frame.f_code
+            filename = code.co_filename
+            if filename not in checked:
+                checked.add(filename)
+                linecache.checkcache(filename)
+            line = linecache.getline(filename, lineno, frame.f_globals)
+            extracted.append((filename, lineno, code.co_name, line))
+        exc = None if self._state == _PENDING else self._exception
+        if file is None:
+            file = sys.stdout
+        if not extracted:
+            print(f"No stack for {self!r}", file=file)
+        elif exc is not None:
+            print(f"Traceback for {self!r} (most recent call last):", file=file)
+        else:
+            print(f"Stack for {self!r} (most recent call last):", file=file)
+        traceback.print_list(traceback.StackSummary.from_list(extracted), file=file)
+        if exc is not None:
+            for line in traceback.format_exception_only(type(exc), exc):
+                print(line, file=file, end="")
+
+    # ------------------------------------------------------------------
+    # the end of the task
+
+    def _exited(self, value: Any, error: BaseException | None) -> None:
+        # Called by the kernel once the coroutine has returned or raised:
+        # record the outcome as asyncio's Task would, and keep the error out
+        # of the kernel's task tree (the loop owns this task).
+        if error is None:
+            if self._throw_exc is not None:
+                # cancel() arrived during the last step, too late to be
+                # thrown in: asyncio cancels the task anyway.
+                self._throw_exc = None
+                self._state = _CANCELLED
+            else:
+                self._result = value
+                self._state = _FINISHED
+        elif isinstance(error, asyncio.CancelledError):
+            self._cancelled_exc = error
+            self._state = _CANCELLED
+        else:
+            self._exception = error
+            self._exception_tb = error.__traceback__
+            self._state = _FINISHED
+            self._log_traceback = True
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                self._loop._interrupt_with(error)
+        callbacks = self._callbacks
+        if callbacks:
+            self._callbacks = []
+            call_soon = self._loop.call_soon
+            for fn, context in callbacks:
+                call_soon(fn, self, context=context)
+        return None
+
+    def __del__(self) -> None:
+        # (getattr: a Task whose constructor failed has no state.)
+        if getattr(self, "_state", None) == _FINISHED and self._log_traceback:
+            context: dict[str, Any] = {
+                "message": "Task exception was never retrieved",
+                "exception": self._exception,
+                "future": self,
+            }
+            if self._source_traceback:
+                context["source_traceback"] = self._source_traceback
+            self._loop.call_exception_handler(context)
+
+    def __repr__(self) -> str:
+        info = [self._state.lower()]
+        info.append(f"name={self.get_name()!r}")
+        info.append(f"coro=<{coroutines._format_coroutine(self.coro)}>")
+        if self._state == _FINISHED:
+            if self._exception is not None:
+                info.append(f"exception={self._exception!r}")
+            else:
+                info.append(f"result={_short_repr(self._result)}")
+        return f"<{type(self).__name__} {' '.join(info)}>"
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _start(task: Task, loop: Any, coro: Any, name: object, context: contextvars.Context | None) -> Task:
+    """Initialize *task* (made with ``Task.__new__``) and start it on *loop*'s
+    kernel run."""
+    if not coroutines.iscoroutine(coro):
+        # (The message and the type are asyncio's.)
+        raise TypeError(f"a coroutine was expected, got {coro!r}")
+    task._loop = loop
+    task._state = _PENDING
+    task._result = None
+    task._exception = None
+    task._exception_tb = None
+    task._callbacks = []
+    task._log_traceback = False
+    task._cancel_message = None
+    task._cancelled_exc = None
+    task._asyncio_future_blocking = False
+    task._log_destroy_pending = True
+    task._source_traceback = None
+    if loop.get_debug():
+        task._source_traceback = traceback.extract_stack(sys._getframe(2))
+    if name is None:
+        name = f"Task-{_next_task_number()}"
+    elif not isinstance(name, str):
+        name = str(name)
+    loop._kernel_run.spawn_detached(coro, task=task, name=name, context=context)
+    asyncio.tasks._register_task(task)
+    return task
+
+
+def new_task(loop: Any, coro: Any, name: object = None, context: contextvars.Context | None = None) -> Task:
+    """What ``loop.create_task`` does when there is no task factory."""
+    return _start(Task.__new__(Task), loop, coro, name, context)
