@@ -79,8 +79,8 @@ async def test_spawn_detached_task_outlives_the_caller_and_keeps_its_error() -> 
 
     with nursery.CancelScope() as scope:
         scope.cancel()  # the caller's scope does not reach detached tasks
-        t1 = run.spawn_detached(fails(), task_class=Recording, name="fails")
-        t2 = run.spawn_detached(returns(), task_class=Recording, name="returns")
+        t1 = run.spawn_detached(fails(), task=Recording.__new__(Recording), name="fails")
+        t2 = run.spawn_detached(returns(), task=Recording.__new__(Recording), name="returns")
     assert isinstance(t1, Recording) and t1.name == "fails"
     for _ in range(3):
         await nursery.sleep(0)
