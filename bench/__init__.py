@@ -15,6 +15,7 @@ WORKLOADS = (
     "lock",
     "timeouts",
     "fanin",
+    "gather",
     "to_thread",
     "echo_tcp",
     "echo_bulk",
@@ -23,7 +24,13 @@ WORKLOADS = (
 
 #: Implementations in report order.  nursery is the one under test; the others
 #: are peers.  uvloop and rloop run the asyncio workloads on their own loops.
-IMPLS = ("nursery", "trio", "asyncio", "uvloop", "rloop")
+#: compat-loop runs the same stock asyncio workloads on nursery.compat's event
+#: loop; compat runs them with ``asyncio`` bound to the ``nursery.compat``
+#: module (``from nursery import compat as asyncio``).
+IMPLS = ("nursery", "trio", "asyncio", "uvloop", "rloop", "compat-loop", "compat")
+
+#: The implementations that run the asyncio workloads (bench.impl_asyncio).
+ASYNCIO_SHAPED = ("asyncio", "uvloop", "rloop", "compat-loop", "compat")
 
 #: Problem size of each workload (what the number counts is in SIZE_UNITS).
 SIZES = {
@@ -34,6 +41,7 @@ SIZES = {
     "lock": 500,
     "timeouts": 50_000,
     "fanin": 5_000,
+    "gather": 5_000,
     "to_thread": 2_000,
     "echo_tcp": 200,
     "echo_bulk": 1024,
@@ -47,6 +55,7 @@ SIZE_UNITS = {
     "lock": "acquire/release of one Lock (sleep(0) held inside) in each of 100 tasks",
     "timeouts": "timeout scopes around sleep(0)",
     "fanin": "tasks returning a value to the parent",
+    "gather": "trivial coroutines gathered (asyncio.gather; a nursery collecting results for trio-shaped)",
     "to_thread": "sequential calls of a no-op function in a worker thread",
     "echo_tcp": "1 KiB messages echoed over loopback TCP to each of 50 concurrent clients",
     "echo_bulk": "64 KiB chunks sent through one loopback TCP echo connection",

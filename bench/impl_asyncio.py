@@ -1,13 +1,20 @@
-"""Workloads for asyncio, run on the stock loop, uvloop's or rloop's.
+"""Workloads for asyncio, run on the stock loop, uvloop's, rloop's or
+nursery.compat's, or with ``asyncio`` bound to the ``nursery.compat`` module.
 
 Written the way asyncio code is written today (3.11+): TaskGroup,
 asyncio.timeout, Event.clear(), task results.  The loop is chosen with
 ``asyncio.Runner(loop_factory=...)``, the documented way to run on another
-loop, so uvloop and rloop run exactly the same program as stock asyncio.
+loop, so uvloop, rloop and compat-loop run exactly the same program as stock
+asyncio.  The ``compat`` implementation runs this same source too, as a
+second copy of this module whose global ``asyncio`` is nursery.compat
+(``load_compat_module``): the program ``from nursery import compat as
+asyncio`` would be.
 """
 
 import asyncio
+import importlib.util
 import platform
+import types
 
 from bench import rss
 
@@ -24,7 +31,63 @@ def loop_factory(impl):
         import rloop
 
         return rloop.new_event_loop, rloop.__version__
+    if impl == "compat-loop":
+        from nursery import compat
+
+        return compat.new_event_loop, _nursery_version()
     raise ValueError(f"not an asyncio implementation: {impl!r}")
+
+
+def _nursery_version():
+    import nursery
+
+    return getattr(nursery, "__version__", None) or "dev"
+
+
+#: The asyncio names the workloads (and make_run) use.
+USED_NAMES = (
+    "Event",
+    "Lock",
+    "Queue",
+    "TaskGroup",
+    "gather",
+    "open_connection",
+    "run",
+    "sleep",
+    "start_server",
+    "timeout",
+    "to_thread",
+)
+
+
+def load_compat_module():
+    """Return (run, workloads, version) for the ``compat`` implementation.
+
+    A fresh copy of this module whose ``asyncio`` is a namespace of
+    nursery.compat's names.  A name compat does not have yet is taken from
+    stock asyncio (it then runs on compat's loop, as compat-loop does) and
+    is listed in the version string, so the report says what was measured.
+    """
+    from nursery import compat
+
+    spec = importlib.util.find_spec(__name__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stock = sorted(name for name in USED_NAMES if not hasattr(compat, name))
+    module.asyncio = types.SimpleNamespace(
+        **{name: getattr(compat, name) if hasattr(compat, name) else getattr(asyncio, name) for name in USED_NAMES}
+    )
+    if hasattr(compat, "run"):
+
+        def run(async_fn):
+            return compat.run(async_fn())
+
+    else:
+        run = make_run(compat.new_event_loop)
+    version = _nursery_version()
+    if stock:
+        version += f" (stock asyncio's {', '.join(stock)})"
+    return run, module.WORKLOADS, version
 
 
 def make_run(factory):
@@ -129,6 +192,15 @@ async def fanin(n):
         tasks = [tg.create_task(child(i)) for i in range(n)]
     total = sum(task.result() for task in tasks)
     assert total == n * (n - 1) // 2, total
+
+
+async def value(i):
+    return i
+
+
+async def gather(n):
+    results = await asyncio.gather(*[value(i) for i in range(n)])
+    assert sum(results) == n * (n - 1) // 2
 
 
 def noop_sync():
@@ -250,6 +322,7 @@ WORKLOADS = {
     "lock": lock,
     "timeouts": timeouts,
     "fanin": fanin,
+    "gather": gather,
     "to_thread": to_thread,
     "echo_tcp": echo_tcp,
     "echo_bulk": echo_bulk,

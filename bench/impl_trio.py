@@ -112,6 +112,19 @@ def make_workloads(lib):
         total = sum(results)
         assert total == n * (n - 1) // 2, total
 
+    async def gather(n):
+        # asyncio.gather's counterpart: n tasks that return at once, their
+        # values collected in order by the parent.
+        results = [None] * n
+
+        async def value(i):
+            results[i] = i
+
+        async with lib.open_nursery() as nursery:
+            for i in range(n):
+                nursery.start_soon(value, i)
+        assert sum(results) == n * (n - 1) // 2
+
     def noop_sync():
         pass
 
@@ -225,6 +238,7 @@ def make_workloads(lib):
         "lock": lock,
         "timeouts": timeouts,
         "fanin": fanin,
+        "gather": gather,
         "to_thread": to_thread,
         "echo_tcp": echo_tcp,
         "echo_bulk": echo_bulk,

@@ -34,6 +34,8 @@ def load(impl):
         return lib.run, impl_trio.make_workloads(lib), version
     from bench import impl_asyncio
 
+    if impl == "compat":
+        return impl_asyncio.load_compat_module()
     factory, version = impl_asyncio.loop_factory(impl)
     return impl_asyncio.make_run(factory), impl_asyncio.WORKLOADS, version
 
@@ -94,6 +96,8 @@ def main(argv):
     if rest == ["--probe"]:
         return {"status": "ok", "version": version}
     workload, size, reps = rest[0], int(rest[1]), int(rest[2])
+    if workload not in workloads:
+        return {"status": "n/a", "reason": f"no {workload} workload for {impl}"}
     if workload == "memory":
         result = measure_memory(run, workloads[workload], size)
     else:
