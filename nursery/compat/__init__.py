@@ -4,10 +4,48 @@
 the kernel; :class:`EventLoop` runs stock asyncio code and libraries on it.
 """
 
+from ._exceptions import *  # noqa: F403
+from ._exceptions import __all__ as _exceptions_all
+from ._locks import Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore
 from ._loop import EventLoop, new_event_loop
+from ._policy import (
+    EventLoopPolicy,
+    all_tasks,
+    create_task,
+    current_task,
+    ensure_future,
+    get_event_loop,
+    get_running_loop,
+    install,
+    iscoroutine,
+    run_coroutine_threadsafe,
+    set_event_loop,
+    to_thread,
+)
+from ._runners import Runner, run
+from ._queues import LifoQueue, PriorityQueue, Queue
 from ._task import Task
 
 __all__ = ["EventLoop", "Task", "new_event_loop"]
+__all__ += [
+    "EventLoopPolicy",
+    "Runner",
+    "all_tasks",
+    "create_task",
+    "current_task",
+    "ensure_future",
+    "get_event_loop",
+    "get_running_loop",
+    "install",
+    "iscoroutine",
+    "run",
+    "run_coroutine_threadsafe",
+    "set_event_loop",
+    "to_thread",
+]
+__all__ += ["Barrier", "BoundedSemaphore", "Condition", "Event", "Lock", "Semaphore"]
+__all__ += ["LifoQueue", "PriorityQueue", "Queue"]
+__all__ += _exceptions_all
 
 from .._public import claim_public_names  # noqa: E402
 
