@@ -25,6 +25,14 @@ from ._policy import (
 from ._runners import Runner, run
 from ._queues import LifoQueue, PriorityQueue, Queue
 from ._task import Task
+from ._as_completed import as_completed
+from ._gather import gather
+from ._shield import shield
+from ._sleep import sleep
+from ._taskgroup import TaskGroup
+from ._timeouts import Timeout, timeout, timeout_at
+from ._wait import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, wait
+from ._wait_for import wait_for
 
 __all__ = ["EventLoop", "Task", "new_event_loop"]
 __all__ += [
@@ -46,6 +54,8 @@ __all__ += [
 __all__ += ["Barrier", "BoundedSemaphore", "Condition", "Event", "Lock", "Semaphore"]
 __all__ += ["LifoQueue", "PriorityQueue", "Queue"]
 __all__ += _exceptions_all
+__all__ += ["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION", "TaskGroup", "Timeout", "as_completed", "gather"]
+__all__ += ["shield", "sleep", "timeout", "timeout_at", "wait", "wait_for"]
 
 from .._public import claim_public_names  # noqa: E402
 

@@ -233,6 +233,9 @@ class Task(lowlevel.Task):
                 self._state = _FINISHED
         elif isinstance(error, asyncio.CancelledError):
             self._cancelled_exc = error
+            # The message travels in the exception; like asyncio (whose
+            # Future.cancel() without msg runs here), forget the request's.
+            self._cancel_message = None
             self._state = _CANCELLED
         else:
             self._exception = error
