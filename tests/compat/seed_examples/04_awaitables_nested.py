@@ -1,0 +1,19 @@
+# Seed example 4 (seed line 127, 可等待的对象 (awaitables)).
+# Complete as in the seed. Calling nested() without await also makes Python
+# print "RuntimeWarning: coroutine 'nested' was never awaited" on stderr.
+
+import asyncio
+
+async def nested():
+    return 42
+
+async def main():
+    # Nothing happens if we just call "nested()".
+    # A coroutine object is created but not awaited,
+    # so it *won't run at all*.
+    nested()
+
+    # Let's do it differently now and await it:
+    print(await nested())  # will print "42".
+
+asyncio.run(main())
