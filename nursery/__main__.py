@@ -253,6 +253,54 @@ async def tour_tcp_echo() -> None:
 
 
 # ----------------------------------------------------------------------
+# 7. asyncio code on the kernel
+
+
+@section("asyncio code on the kernel")
+async def tour_asyncio() -> None:
+    """nursery.compat is asyncio on the nursery kernel: 'from nursery import
+    compat as asyncio' and asyncio code runs unchanged, here inside the
+    tour's own nursery.run, next to nursery code. Three examples from the
+    asyncio docs, with the delays shortened: gather, TaskGroup and a
+    timeout."""
+    from nursery import compat as asyncio
+
+    async def factorial(name: str, number: int) -> int:
+        f = 1
+        for i in range(2, number + 1):
+            say(f"Task {name}: Compute factorial({number}), currently i={i}...")
+            await asyncio.sleep(0.05)
+            f *= i
+        say(f"Task {name}: factorial({number}) = {f}")
+        return f
+
+    results = await asyncio.gather(factorial("A", 2), factorial("B", 3), factorial("C", 4))
+    say(f"gather returned {results}")
+
+    async def some_coro(seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    async with asyncio.TaskGroup() as tg:
+        task1 = tg.create_task(some_coro(0.1))
+        task2 = tg.create_task(some_coro(0.05))
+    say(f"Both tasks have completed now: {task1.result()}, {task2.result()}")
+
+    try:
+        async with asyncio.timeout(0.1):
+            await asyncio.sleep(3600)  # a long running task
+    except TimeoutError:
+        say("The long operation timed out, but we've handled it.")
+
+    loop = asyncio.get_running_loop()
+    say(f"the running loop is a nursery.compat.EventLoop: {isinstance(loop, asyncio.EventLoop)}")
+    # And nursery code around asyncio code: a cancel scope stops asyncio.sleep.
+    with nursery.move_on_after(0.05) as scope:
+        await asyncio.sleep(3600)
+    say(f"a nursery scope cancelled asyncio.sleep: {scope.cancelled_caught}")
+
+
+# ----------------------------------------------------------------------
 
 
 async def tour(selected: list[tuple[int, str, SectionFn]]) -> None:

@@ -60,6 +60,7 @@ def test_tour_sections_in_order(tour) -> None:
         "== 4. start(): wait until a background task is ready",
         "== 5. The task tree: what is everything waiting for?",
         "== 6. A TCP echo server and a few clients",
+        "== 7. asyncio code on the kernel",
         "== End of the tour. Next: the docs (make docs) and the tests (make test).",
     ]
 
@@ -134,6 +135,31 @@ def test_tour_tcp_echo(tour) -> None:
     ]
 
 
+def test_tour_asyncio_on_the_kernel(tour) -> None:
+    out = tour[0].stdout
+    lines = [line.strip() for line in out[out.index("== 7.") :].splitlines()]
+    start = lines.index("Task A: Compute factorial(2), currently i=2...")
+    # The seed's gather example prints what stock asyncio prints (its
+    # "Expected output"), then the TaskGroup and timeout examples.
+    assert lines[start : start + 15] == [
+        "Task A: Compute factorial(2), currently i=2...",
+        "Task B: Compute factorial(3), currently i=2...",
+        "Task C: Compute factorial(4), currently i=2...",
+        "Task A: factorial(2) = 2",
+        "Task B: Compute factorial(3), currently i=3...",
+        "Task C: Compute factorial(4), currently i=3...",
+        "Task B: factorial(3) = 6",
+        "Task C: Compute factorial(4), currently i=4...",
+        "Task C: factorial(4) = 24",
+        "gather returned [2, 6, 24]",
+        "Both tasks have completed now: 0.1, 0.05",
+        "The long operation timed out, but we've handled it.",
+        "the running loop is a nursery.compat.EventLoop: True",
+        "a nursery scope cancelled asyncio.sleep: True",
+        "",
+    ]
+
+
 def test_tour_runs_selected_sections() -> None:
     proc = run_tour("4")
     assert proc.returncode == 0, proc.stderr
@@ -148,7 +174,7 @@ def test_tour_list_and_bad_arguments() -> None:
     proc = run_tour("--list")
     assert proc.returncode == 0
     assert proc.stdout.splitlines()[0] == "1. Nurseries: children run concurrently, the parent waits for them all"
-    assert len(proc.stdout.splitlines()) == 6
+    assert len(proc.stdout.splitlines()) == 7
 
     proc = run_tour("99")
     assert proc.returncode == 2
