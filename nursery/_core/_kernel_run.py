@@ -15,7 +15,7 @@ from math import inf
 from typing import Any, Callable
 
 from ._exceptions import Cancelled
-from ._run import Runner
+from ._run import ForeignFutureWait, Runner
 from ._sleep import sleep_forever
 from ._state import STATE, current_runner
 from ._task import Task
@@ -37,6 +37,12 @@ class KernelRun:
     """
 
     __slots__ = ("_runner", "enqueue", "time", "__weakref__")
+
+    #: The class of the done-callback the kernel adds to an asyncio future
+    #: that a task awaits. A loop's ``call_soon`` may call such a callback
+    #: at once instead of queueing a handle for it: all it does is put the
+    #: task into the ready queue (if the task still waits for the future).
+    FOREIGN_FUTURE_WAKER: type = ForeignFutureWait
 
     def __init__(self, runner: Runner) -> None:
         self._runner = runner

@@ -53,6 +53,37 @@ class _Aborting:
 _ABORTING = _Aborting()
 
 
+class ForeignFutureWait:
+    """A task parked on an asyncio future: the future's done-callback.
+
+    Calling it (with the future) reschedules the task, once, unless the wait
+    was aborted meanwhile. An asyncio loop on the kernel may call it when the
+    future schedules it (in ``call_soon``) instead of queueing a handle that
+    would call it later: the task then takes the handle's place in the ready
+    queue, which is where asyncio's own Task would be stepped.
+    """
+
+    __slots__ = ("_runner", "_task", "_future")
+
+    def __init__(self, runner: Runner, task: Task, future: Any) -> None:
+        self._runner = runner
+        self._task = task
+        self._future = future
+
+    def __call__(self, _: Any) -> None:
+        task = self._task
+        if task is not None:
+            self._task = None
+            self._runner.reschedule(task)
+
+    def abort(self, raise_cancel: Any) -> Abort:
+        self._task = None
+        future = self._future
+        future.remove_done_callback(self)
+        future.cancel()
+        return Abort.SUCCEEDED
+
+
 class Callback:
     """A plain callback in the ready queue, as made by ``lowlevel.call_soon``.
 
@@ -398,18 +429,9 @@ class Runner:
             self.ready.append(task)
             return
         future._asyncio_future_blocking = False
-
-        def wake(_: Any) -> None:
-            if task._abort_func is abort:
-                self.reschedule(task)
-
-        def abort(raise_cancel: Any) -> Abort:
-            future.remove_done_callback(wake)
-            future.cancel()
-            return Abort.SUCCEEDED
-
-        future.add_done_callback(wake)
-        task._abort_func = abort
+        wait = ForeignFutureWait(self, task, future)
+        future.add_done_callback(wait)
+        task._abort_func = wait.abort
         if task._cancel_scope._effectively_cancelled:
             self.deliver_cancel(task)
         elif task._throw_exc is not None:

@@ -38,6 +38,8 @@ from ._task import new_task
 
 __all__ = ["EventLoop", "new_event_loop"]
 
+_FOREIGN_FUTURE_WAKER = lowlevel.KernelRun.FOREIGN_FUTURE_WAKER
+
 
 class EventLoop(base_events.BaseEventLoop):
     """An asyncio event loop running on the nursery kernel.
@@ -70,6 +72,13 @@ class EventLoop(base_events.BaseEventLoop):
     # callbacks and timers
 
     def call_soon(self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> Handle:
+        if callback.__class__ is _FOREIGN_FUTURE_WAKER and not self._closed:
+            # A future a kernel task awaits is done: the task goes into the
+            # ready queue where the handle would have gone (asyncio's Task
+            # is stepped by that handle). Futures ignore what call_soon
+            # returns, and no one else holds such a callback.
+            callback(*args)
+            return None  # type: ignore[return-value]
         self._check_closed()
         if self._debug:
             self._check_thread()

@@ -1,0 +1,109 @@
+"""A kernel task parked on an asyncio future is woken where asyncio's Task
+would be: at the place of the future's done-callback handle in the ready
+queue (the loop puts the task there instead of queueing a handle)."""
+
+import asyncio
+
+import nursery
+from nursery import compat
+
+
+async def _order():
+    log = []
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+
+    async def waiter():
+        log.append(("woke", await fut))
+
+    task = loop.create_task(waiter())
+    await asyncio.sleep(0)
+    loop.call_soon(log.append, "before")
+    fut.set_result(1)
+    loop.call_soon(log.append, "after")
+    await task
+    return log
+
+
+def _run_stock(coro_fn):
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro_fn())
+    finally:
+        loop.close()
+
+
+def _run_compat(coro_fn):
+    loop = compat.new_event_loop()
+    try:
+        return loop.run_until_complete(coro_fn())
+    finally:
+        loop.close()
+
+
+def test_task_woken_in_the_done_callbacks_place():
+    expected = ["before", ("woke", 1), "after"]
+    assert _run_stock(_order) == expected
+    assert _run_compat(_order) == expected
+
+
+def test_future_done_then_scope_cancelled_before_the_task_runs():
+    # The future's result is taken (no leak, the future stays as it is); the
+    # cancellation arrives at the task's next checkpoint.
+    async def main():
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        got = []
+
+        async def waiter(scope_box, task_status=nursery.TASK_STATUS_IGNORED):
+            with nursery.CancelScope() as scope:
+                scope_box.append(scope)
+                task_status.started()
+                got.append(await fut)
+                await nursery.sleep(0)
+                got.append("not reached")
+            got.append(scope.cancelled_caught)
+
+        box = []
+        async with nursery.open_nursery() as n:
+            await n.start(waiter, box)
+            await nursery.sleep(0)
+            fut.set_result("value")
+            box[0].cancel()
+        assert not fut.cancelled()
+        return got
+
+    assert nursery.run(main) == ["value", True]
+
+
+def test_scope_cancel_while_parked_cancels_the_future():
+    async def main():
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        with nursery.move_on_after(0.01) as scope:
+            await fut
+        assert scope.cancelled_caught
+        assert fut.cancelled()
+        # A done-callback that was removed is never called later.
+        await nursery.sleep(0.01)
+        return "ok"
+
+    assert nursery.run(main) == "ok"
+
+
+def test_task_cancel_while_parked():
+    async def main():
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        task = loop.create_task(fut_waiter(fut))
+        await asyncio.sleep(0)
+        task.cancel("stop")
+        try:
+            await task
+        except asyncio.CancelledError as exc:
+            return exc.args, fut.cancelled()
+
+    async def fut_waiter(fut):
+        await fut
+
+    assert _run_stock(main) == _run_compat(main) == (("stop",), True)
