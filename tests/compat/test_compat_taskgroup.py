@@ -1,0 +1,229 @@
+"""nursery.compat's TaskGroup: each scenario runs with stock asyncio on its
+own loop, with nursery.compat on compat's loop (virtual time) and inside
+nursery.run, and must give the same trace, result and exceptions."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import nursery
+from nursery import compat
+from nursery.testing import MockClock
+
+PY313 = sys.version_info >= (3, 13)
+
+
+def describe(exc: BaseException) -> object:
+    if isinstance(exc, BaseExceptionGroup):
+        return (type(exc).__name__, exc.message, [describe(e) for e in exc.exceptions])
+    return (type(exc).__name__, str(exc))
+
+
+def run_on(aio, scenario):
+    log: list = []
+    loop = asyncio.new_event_loop() if aio is asyncio else compat.new_event_loop(clock=MockClock(autojump_threshold=0))
+    try:
+        result = ("value", loop.run_until_complete(scenario(aio, log)))
+    except BaseException as exc:  # noqa: BLE001 - compared below
+        result = ("error", describe(exc))
+    finally:
+        loop.close()
+    return result, log
+
+
+def run_in_nursery(scenario):
+    log: list = []
+    try:
+        result = ("value", nursery.run(scenario, compat, log, clock=MockClock(autojump_threshold=0)))
+    except BaseException as exc:  # noqa: BLE001
+        result = ("error", describe(exc))
+    return result, log
+
+
+def same(scenario):
+    stock = run_on(asyncio, scenario)
+    assert run_on(compat, scenario) == stock
+    assert run_in_nursery(scenario) == stock
+    return stock
+
+
+async def worker(aio, log, name, delay, result=None, error=None):
+    log.append(f"{name} start")
+    try:
+        await aio.sleep(delay)
+    except asyncio.CancelledError:
+        log.append(f"{name} cancelled")
+        raise
+    if error is not None:
+        log.append(f"{name} fails")
+        raise error
+    log.append(f"{name} done")
+    return result
+
+
+def test_taskgroup_waits_for_all_tasks():
+    async def scenario(aio, log):
+        async with aio.TaskGroup() as tg:
+            log.append(repr(tg))
+            a = tg.create_task(worker(aio, log, "a", 0.02, "A"), name="task-a")
+            b = tg.create_task(worker(aio, log, "b", 0.01, "B"))
+            log.append(repr(tg))
+        log.append(repr(tg))
+        return a.result(), b.result(), a.get_name()
+
+    assert same(scenario) == (
+        ("value", ("A", "B", "task-a")),
+        ["<TaskGroup entered>", "<TaskGroup tasks=2 entered>", "a start", "b start", "b done", "a done", "<TaskGroup entered>"],
+    )
+
+
+def test_first_error_cancels_siblings_and_the_body():
+    async def scenario(aio, log):
+        try:
+            async with aio.TaskGroup() as tg:
+                tg.create_task(worker(aio, log, "bad", 0.01, error=ValueError("boom")))
+                tg.create_task(worker(aio, log, "slow", 1))
+                await aio.sleep(1)
+                log.append("body not reached")
+        except* ValueError as eg:
+            log.append(("caught", describe(eg)))
+        return aio.current_task().cancelling()
+
+    assert same(scenario) == (
+        ("value", 0),
+        [
+            "bad start", "slow start", "bad fails", "slow cancelled",
+            ("caught", ("ExceptionGroup", "unhandled errors in a TaskGroup", [("ValueError", "boom")])),
+        ],
+    )
+
+
+def test_errors_from_several_tasks_and_the_body_are_grouped():
+    async def scenario(aio, log):
+        async with aio.TaskGroup() as tg:
+            tg.create_task(worker(aio, log, "a", 0.01, error=KeyError("a")))
+            tg.create_task(worker(aio, log, "b", 0.01, error=OSError("b")))
+            try:
+                await aio.sleep(1)
+            except asyncio.CancelledError:
+                raise RuntimeError("body")
+
+    result = same(scenario)[0]
+    assert result == (
+        "error",
+        ("ExceptionGroup", "unhandled errors in a TaskGroup", [("KeyError", "'a'"), ("OSError", "b"), ("RuntimeError", "body")]),
+    )
+
+
+def test_parent_cancelled_from_outside():
+    async def scenario(aio, log):
+        async def parent():
+            async with aio.TaskGroup() as tg:
+                tg.create_task(worker(aio, log, "a", 1))
+                tg.create_task(worker(aio, log, "b", 1))
+                await aio.sleep(1)
+
+        t = aio.ensure_future(parent())
+        await aio.sleep(0.01)
+        t.cancel("outside")
+        try:
+            await t
+        except asyncio.CancelledError as exc:
+            log.append(("parent", exc.args, t.cancelling()))
+        log[2:4] = sorted(log[2:4])  # (the group cancels its tasks in a set's order)
+
+    assert same(scenario)[1] == ["a start", "b start", "a cancelled", "b cancelled", ("parent", ("outside",), 1)]
+
+
+def test_create_task_misuse():
+    async def scenario(aio, log):
+        tg = aio.TaskGroup()
+        coro = aio.sleep(0)
+        try:
+            tg.create_task(coro)
+        except RuntimeError as exc:
+            log.append(str(exc))
+        coro.close()
+        async with tg:
+            pass
+        coro = aio.sleep(0)
+        try:
+            tg.create_task(coro)
+        except RuntimeError as exc:
+            log.append(str(exc))
+        coro.close()
+        try:
+            async with tg:
+                pass
+        except RuntimeError as exc:
+            log.append(str(exc))
+
+    assert same(scenario)[1] == [
+        "TaskGroup <TaskGroup> has not been entered",
+        "TaskGroup <TaskGroup entered> is finished",
+        "TaskGroup <TaskGroup entered> has already been entered",
+    ]
+
+
+def test_create_task_while_shutting_down():
+    async def scenario(aio, log):
+        async def spawner(tg):
+            try:
+                await aio.sleep(1)
+            except asyncio.CancelledError:
+                coro = aio.sleep(0)
+                try:
+                    tg.create_task(coro)
+                except RuntimeError as exc:
+                    log.append(str(exc))
+                coro.close()
+                raise
+
+        try:
+            async with aio.TaskGroup() as tg:
+                tg.create_task(spawner(tg))
+                tg.create_task(worker(aio, log, "bad", 0.01, error=ValueError()))
+        except* ValueError:
+            log.append("caught")
+
+    assert same(scenario)[1] == ["bad start", "bad fails", "TaskGroup <TaskGroup tasks=1 errors=1 cancelling> is shutting down", "caught"]
+
+
+def test_taskgroup_with_timeout_around_it():
+    async def scenario(aio, log):
+        try:
+            async with aio.timeout(0.02):
+                async with aio.TaskGroup() as tg:
+                    tg.create_task(worker(aio, log, "a", 1))
+                    tg.create_task(worker(aio, log, "b", 0.01, "B"))
+        except TimeoutError:
+            log.append("timeout")
+        return aio.current_task().cancelling()
+
+    assert same(scenario) == (("value", 0), ["a start", "b start", "b done", "a cancelled", "timeout"])
+
+
+def test_nursery_cancel_scope_around_a_taskgroup():
+    # A scope cancels the parent while the group waits for a task whose
+    # cleanup takes (virtual) time: the group waits for it, then the
+    # scope catches its Cancelled.
+    log = []
+
+    async def slow_cleanup():
+        try:
+            await compat.sleep(10)
+        except asyncio.CancelledError:
+            log.append("cleanup")
+            await compat.sleep(3)
+            log.append("cleaned")
+            raise
+
+    async def main():
+        with nursery.move_on_after(1) as scope:
+            async with compat.TaskGroup() as tg:
+                tg.create_task(slow_cleanup())
+        log.append((scope.cancelled_caught, nursery.current_time()))
+
+    nursery.run(main, clock=MockClock(autojump_threshold=0))
+    assert log == ["cleanup", "cleaned", (True, 4.0)]
