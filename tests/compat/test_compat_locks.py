@@ -7,6 +7,7 @@ primitives inside nursery.run, shared by nursery tasks and compat tasks."""
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import sys
 from typing import Any, Awaitable, Callable
@@ -686,3 +687,65 @@ def test_task_cancel_reaches_a_nursery_task_blocked_on_a_semaphore() -> None:
     with pytest.raises(BaseExceptionGroup) as info:
         nursery.run(main)
     assert info.group_contains(asyncio.CancelledError)
+
+
+# ----------------------------------------------------------------------
+# random differential scenarios: tasks contend, random ones are cancelled at
+# random moments; every step's trace and repr must match stock asyncio
+
+
+def random_contention(kind: str, seed: int) -> Scenario:
+    async def scenario(aio: Any, trace: list) -> None:
+        rng = random.Random(seed)
+        if kind == "lock":
+            prim = aio.Lock()
+        elif kind == "semaphore":
+            prim = aio.Semaphore(rng.randint(0, 3))
+        else:
+            prim = aio.Condition()
+
+        async def worker(i: int) -> None:
+            try:
+                for _ in range(rng.randint(1, 3)):
+                    async with prim:
+                        trace.append(("in", i))
+                        if kind == "condition":
+                            if rng.random() < 0.5:
+                                await prim.wait()
+                                trace.append(("woke", i))
+                            else:
+                                prim.notify(rng.randint(0, 2))
+                        else:
+                            for _ in range(rng.randint(0, 2)):
+                                await asyncio.sleep(0)
+                    trace.append(("out", i))
+            except asyncio.CancelledError:
+                trace.append(("cancelled", i))
+                raise
+
+        tasks = [spawn(worker(i)) for i in range(6)]
+        for _ in range(40):
+            r = rng.random()
+            if r < 0.2:
+                rng.choice(tasks).cancel()
+            elif r < 0.3 and kind == "semaphore":
+                prim.release()
+                trace.append("extra release")
+            elif r < 0.35 and kind == "condition":
+                async with prim:
+                    prim.notify_all()
+            trace.append(_norm(repr(prim)))
+            await asyncio.sleep(0)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        trace.append(_norm(repr(prim)))
+
+    return scenario
+
+
+@pytest.mark.parametrize("kind", ["lock", "semaphore", "condition"])
+def test_random_contention_and_cancellation_match_stock(kind: str) -> None:
+    for seed in range(150):
+        scenario = random_contention(kind, seed)
+        assert run_compat(scenario) == run_stock(scenario), f"seed {seed}"

@@ -6,6 +6,7 @@ between nursery tasks and compat tasks inside nursery.run."""
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
 from typing import Any
 
@@ -15,7 +16,7 @@ import nursery
 from nursery import compat
 from nursery.testing import MockClock
 
-from test_compat_locks import Scenario, _exc, run_compat, same_as_stock, settle, spawn
+from test_compat_locks import Scenario, _exc, run_compat, run_stock, same_as_stock, settle, spawn
 
 PY313 = sys.version_info >= (3, 13)
 
@@ -341,3 +342,68 @@ def test_pingpong_between_nursery_and_compat_tasks() -> None:
             assert await asyncio.get_running_loop().create_task(compat_player()) == 100
 
     nursery.run(main)
+
+
+# ----------------------------------------------------------------------
+# random differential scenarios
+
+
+def random_traffic(kind: str, seed: int) -> Scenario:
+    async def scenario(aio: Any, trace: list) -> None:
+        rng = random.Random(seed)
+        q = getattr(aio, kind)(rng.randint(0, 3))
+
+        async def producer(i: int) -> None:
+            try:
+                for n in range(rng.randint(1, 4)):
+                    await q.put((rng.randint(0, 9), i, n))
+                    trace.append(("put", i, n))
+            except asyncio.CancelledError:
+                trace.append(("put cancelled", i))
+                raise
+            except Exception as exc:  # QueueShutDown (3.13)
+                trace.append(("put", i, _exc(exc)))
+
+        async def consumer(i: int) -> None:
+            try:
+                for _ in range(rng.randint(1, 4)):
+                    trace.append(("got", i, await q.get()))
+                    q.task_done()
+            except asyncio.CancelledError:
+                trace.append(("get cancelled", i))
+                raise
+            except Exception as exc:
+                trace.append(("get", i, _exc(exc)))
+
+        tasks = [spawn(producer(i)) for i in range(3)] + [spawn(consumer(i)) for i in range(3)]
+        for _ in range(30):
+            r = rng.random()
+            if r < 0.2:
+                rng.choice(tasks).cancel()
+            elif r < 0.3:
+                try:
+                    q.put_nowait((rng.randint(0, 9), "main"))
+                except Exception as exc:
+                    trace.append(_exc(exc))
+            elif r < 0.4:
+                try:
+                    trace.append(("main got", q.get_nowait()))
+                except Exception as exc:
+                    trace.append(_exc(exc))
+            elif r < 0.42 and PY313:
+                q.shutdown(immediate=rng.random() < 0.5)
+            trace.append(str(q))
+            await asyncio.sleep(0)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        trace.append(str(q))
+
+    return scenario
+
+
+@pytest.mark.parametrize("kind", ["Queue", "PriorityQueue", "LifoQueue"])
+def test_random_traffic_and_cancellation_match_stock(kind: str) -> None:
+    for seed in range(150):
+        scenario = random_traffic(kind, seed)
+        assert run_compat(scenario) == run_stock(scenario), f"seed {seed}"
