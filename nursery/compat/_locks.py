@@ -71,9 +71,19 @@ class _Waiter:
         task = self.task
         task._runner.reschedule(task)
 
-    def cancel(self) -> None:
+    def set_result(self, value: Any) -> None:
+        # asyncio's Future spelling of wake(), for code that treats the
+        # waiters as futures (the queues do, so that a Future someone puts
+        # in their lines works too).
+        self.state = _DONE
+        task = self.task
+        task._runner.reschedule(task)
+
+    def cancel(self) -> bool:
         if self.state == _PENDING:
             self.state = _CANCELLED
+            return True
+        return False
 
     def _abort(self, raise_cancel: Any) -> Any:
         # The task is being cancelled while parked: it leaves the wait, and

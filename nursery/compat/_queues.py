@@ -18,7 +18,7 @@ from types import GenericAlias
 from typing import Any
 
 from ._exceptions import QueueEmpty, QueueFull
-from ._locks import _DONE, _PENDING, Event, _LoopBound, _Waiter
+from ._locks import Event, _LoopBound, _Waiter
 
 __all__ = ["Queue", "PriorityQueue", "LifoQueue"]
 
@@ -54,14 +54,15 @@ class Queue(_LoopBound):
     def _put(self, item: Any) -> None:
         self._queue.append(item)
 
-    @staticmethod
-    def _wakeup_next(waiters: collections.deque[_Waiter]) -> None:
+    def _wakeup_next(self, waiters: collections.deque[Any]) -> None:
         # Wake the first waiter still waiting; the ones before it (done or
-        # cancelled) leave the line on the way.
+        # cancelled) leave the line on the way. (The lines hold _Waiters,
+        # spoken to in asyncio's Future terms, so that a Future put there by
+        # other code is woken too.)
         while waiters:
             waiter = waiters.popleft()
-            if waiter.state == _PENDING:
-                waiter.wake()
+            if not waiter.done():
+                waiter.set_result(None)
                 break
 
     def __repr__(self) -> str:
@@ -124,7 +125,7 @@ class Queue(_LoopBound):
                 except ValueError:
                     pass  # a get_nowait() took it out of the line already
                 # Woken for a free slot we won't use: pass it on.
-                if putter.state == _DONE and not self.full():
+                if not self.full() and not putter.cancelled():
                     self._wakeup_next(putters)
                 raise
         return self.put_nowait(item)
@@ -159,7 +160,7 @@ class Queue(_LoopBound):
                 except ValueError:
                     pass  # a put_nowait() took it out of the line already
                 # Woken for an item we won't take: pass it on.
-                if getter.state == _DONE and not self.empty():
+                if not self.empty() and not getter.cancelled():
                     self._wakeup_next(getters)
                 raise
         return self.get_nowait()
@@ -207,8 +208,8 @@ class Queue(_LoopBound):
             for waiters in (self._getters, self._putters):
                 while waiters:
                     waiter = waiters.popleft()
-                    if waiter.state == _PENDING:
-                        waiter.wake()
+                    if not waiter.done():
+                        waiter.set_result(None)
 
 
 class PriorityQueue(Queue):
