@@ -54,7 +54,15 @@ class _Waiter:
     __slots__ = ("task", "state")
 
     def __init__(self) -> None:
-        self.task = _current_task()
+        try:
+            self.task = _current_task()
+        except RuntimeError:
+            raise RuntimeError(
+                "nursery.compat's locks and queues wait on the nursery kernel, and this code runs "
+                f"on another event loop ({_get_running_loop()!r}): run it on nursery.compat's loop "
+                "(nursery.compat.run(), new_event_loop(), install()) or inside nursery.run(), or use "
+                "stock asyncio's primitives there"
+            ) from None
         self.state = _PENDING
 
     def done(self) -> bool:

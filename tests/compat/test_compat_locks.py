@@ -749,3 +749,19 @@ def test_random_contention_and_cancellation_match_stock(kind: str) -> None:
     for seed in range(150):
         scenario = random_contention(kind, seed)
         assert run_compat(scenario) == run_stock(scenario), f"seed {seed}"
+
+
+def test_waiting_on_a_foreign_event_loop_says_what_to_do() -> None:
+    async def main() -> None:
+        lock = compat.Lock()
+        await lock.acquire()  # free: no waiting, works anywhere
+        with pytest.raises(RuntimeError, match=r"wait on the nursery kernel, and this code runs on another event loop"):
+            await lock.acquire()
+        with pytest.raises(RuntimeError, match=r"run it on nursery.compat's loop"):
+            await compat.Queue().get()
+
+    loop = asyncio.SelectorEventLoop()  # stock asyncio's, whatever the policy
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
