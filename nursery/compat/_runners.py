@@ -186,7 +186,9 @@ def _cancel_leftover_tasks(loop: Any) -> None:
 
 if sys.version_info >= (3, 12):
 
-    def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None, loop_factory: Callable[[], Any] | None = None) -> T:
+    def run(
+        main: Coroutine[Any, Any, T], *, debug: bool | None = None, loop_factory: Callable[[], Any] | None = None
+    ) -> T:
         """Run the coroutine ``main`` on a new event loop (compat's, unless
         ``loop_factory`` makes another), shut the loop down and return
         ``main``'s result: ``asyncio.run`` on the kernel.
