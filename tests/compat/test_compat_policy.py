@@ -96,7 +96,8 @@ def test_policy_current_loop_per_thread() -> None:
 
 
 def test_get_running_loop_outside_a_loop_as_stock() -> None:
-    assert _error(compat.get_running_loop) == _error(asyncio.get_running_loop) == (RuntimeError, "no running event loop")
+    expected = (RuntimeError, "no running event loop")
+    assert _error(compat.get_running_loop) == _error(asyncio.get_running_loop) == expected
 
 
 def test_get_running_loop_and_get_event_loop_inside(loop) -> None:
