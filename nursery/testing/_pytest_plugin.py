@@ -8,6 +8,12 @@ task, before the test body, and torn down after it in reverse order, so a
 fixture may ``yield`` from inside a nursery or a cancel scope and the test
 runs inside them. If the test requests ``mock_clock`` or ``autojump_clock``,
 the run uses that clock.
+
+Tests marked ``@pytest.mark.nursery_compat`` are asyncio-style tests instead:
+the test runs as an asyncio task on a :mod:`nursery.compat` event loop (with
+the requested ``MockClock``, if any), as ``asyncio.Runner().run(test())``
+would. The ``compat_loop`` fixture gives sync tests a compat loop on an
+autojump clock.
 """
 
 from __future__ import annotations
@@ -38,6 +44,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "nursery: run this async test (and its async fixtures) under nursery.run")
+    config.addinivalue_line(
+        "markers",
+        "nursery_compat: run this async test as an asyncio task on a nursery.compat event loop "
+        "(on the test's MockClock, if it requests one)",
+    )
     mode = config.getini("nursery_mode")
     if mode not in ("auto", "strict"):
         raise pytest.UsageError(f"nursery_mode must be 'auto' or 'strict', got {mode!r}")
@@ -50,6 +61,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _applies(item: Any) -> bool:
+    if item.get_closest_marker("nursery_compat") is not None:
+        return False
     if item.get_closest_marker("nursery") is not None:
         return True
     return item.config.getini("nursery_mode") == "auto"
@@ -129,6 +142,19 @@ def autojump_clock() -> MockClock:
     return MockClock(autojump_threshold=0)
 
 
+@pytest.fixture
+def compat_loop() -> Any:
+    """A :mod:`nursery.compat` event loop on its own autojump
+    :class:`~nursery.testing.MockClock`, for sync tests that drive asyncio
+    code with ``compat_loop.run_until_complete(...)``; closed (after its
+    leftover tasks are cancelled) when the test ends."""
+    from .. import compat
+
+    runner = compat.Runner(loop_factory=lambda: compat.new_event_loop(clock=MockClock(autojump_threshold=0)))
+    with runner:
+        yield runner.get_loop()
+
+
 class _FixtureContext:
     """Wraps an async generator fixture's context manager to notice when
     its teardown swallows the exception the test raised."""
@@ -198,11 +224,7 @@ async def _run_test(fn: Any, argnames: tuple[str, ...], fixtures: dict[str, Any]
         raise pytest.fail.Exception(message) from test_error
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: Any) -> Any:
-    fn = pyfuncitem.obj
-    if not inspect.iscoroutinefunction(fn) or not _applies(pyfuncitem):
-        return None
+def _the_clock(pyfuncitem: Any) -> MockClock | None:
     clocks: list[MockClock] = []
     for value in pyfuncitem.funcargs.values():
         if isinstance(value, MockClock) and not any(value is c for c in clocks):
@@ -213,6 +235,29 @@ def pytest_pyfunc_call(pyfuncitem: Any) -> Any:
             f"{pyfuncitem.name} uses more than one MockClock (from fixtures {', '.join(names)}); "
             "a run has one clock, so request only one of them"
         )
+    return clocks[0] if clocks else None
+
+
+def _run_compat_test(pyfuncitem: Any) -> None:
+    from .. import compat
+
+    clock = _the_clock(pyfuncitem)
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    with compat.Runner(loop_factory=lambda: compat.new_event_loop(clock=clock)) as runner:
+        runner.run(pyfuncitem.obj(**args))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: Any) -> Any:
+    fn = pyfuncitem.obj
+    if not inspect.iscoroutinefunction(fn):
+        return None
+    if pyfuncitem.get_closest_marker("nursery_compat") is not None:
+        _run_compat_test(pyfuncitem)
+        return True
+    if not _applies(pyfuncitem):
+        return None
+    clock = _the_clock(pyfuncitem)
     seed = pyfuncitem.config.getini("nursery_random_seed")
     try:
         nursery.run(
@@ -220,7 +265,7 @@ def pytest_pyfunc_call(pyfuncitem: Any) -> Any:
             fn,
             pyfuncitem._fixtureinfo.argnames,
             dict(pyfuncitem.funcargs),
-            clock=clocks[0] if clocks else None,
+            clock=clock,
             random_seed=int(seed) if seed else None,
         )
     except BaseExceptionGroup as group:
