@@ -97,13 +97,20 @@ def test_errors_and_exit_codes(tmp_path: Path) -> None:
     assert missing.returncode == 1
     assert "no_such_file.py" in missing.stderr
 
-    usage = _python("-m", "nursery.compat", cwd=tmp_path)
-    assert usage.returncode == 2
-    assert usage.stderr.startswith("usage: python -m nursery.compat script.py")
-    assert _python("-m", "nursery.compat", "-m", cwd=tmp_path).returncode == 2
-    assert _python("-m", "nursery.compat", "--bogus", cwd=tmp_path).returncode == 2
-    helped = _python("-m", "nursery.compat", "--help", cwd=tmp_path)
-    assert helped.returncode == 0 and helped.stdout.startswith("usage:")
+
+
+def test_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    from nursery.compat.__main__ import main
+
+    for argv, message in (([], ""), (["-m"], "-m needs a module name"), (["--bogus"], "unknown option --bogus")):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("usage: python -m nursery.compat script.py")
+        assert err.rstrip().endswith(message)
+    main(["--help"])
+    assert capsys.readouterr().out.startswith("usage:")
 
 
 def test_ctrl_c_reaches_the_program(tmp_path: Path) -> None:
