@@ -308,6 +308,18 @@ class Runner:
 
     def _deliver_edge_cancel(self, task: Task) -> None:
         abort = task._abort_func
+        wait = getattr(abort, "__self__", None)
+        if wait.__class__ is ForeignFutureWait:
+            # asyncio's Task.cancel() on a task waiting for a future cancels
+            # that future and lets the task wake up as the future completes
+            # (so it sees the future's outcome: usually its CancelledError,
+            # but a task that was awaited may still return or raise
+            # something else). Only if the future cannot be cancelled is the
+            # CancelledError thrown in.
+            exc = task._throw_exc
+            if wait._future.cancel(msg=exc.args[0] if exc.args else None):
+                task._throw_exc = None
+                return
         task._abort_func = _ABORTING
         try:
             result = abort(raise_cancel)

@@ -38,6 +38,13 @@ from ._task import new_task
 
 __all__ = ["EventLoop", "new_event_loop"]
 
+# How create_task names a task its task factory made: 3.11 and 3.12 accept a
+# factory's task without set_name() (with a DeprecationWarning); 3.13 calls
+# set_name() unconditionally.
+_set_task_name: Callable[[Any, object], None] = getattr(
+    asyncio.tasks, "_set_task_name", lambda task, name: task.set_name(name)
+)
+
 _FOREIGN_FUTURE_WAKER = lowlevel.KernelRun.FOREIGN_FUTURE_WAKER
 
 
@@ -152,7 +159,7 @@ class EventLoop(base_events.BaseEventLoop):
             task = self._task_factory(self, coro)
         else:
             task = self._task_factory(self, coro, context=context)
-        task.set_name(name)
+        _set_task_name(task, name)
         return task
 
     # ------------------------------------------------------------------

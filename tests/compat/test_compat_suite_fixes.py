@@ -1,0 +1,116 @@
+"""Behaviours CPython's asyncio test suite checks that compat's loop got wrong
+once (tests/cpython/run_asyncio_suite.py runs the suite itself); each one is
+compared with stock asyncio on the same interpreter."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+
+from nursery import compat
+from nursery.testing import MockClock
+
+
+def both(main: Any) -> list[Any]:
+    """Run ``main()`` on stock asyncio and on compat's loop; return both
+    results (or exception reprs)."""
+    out = []
+    for loop in (asyncio.new_event_loop(), compat.new_event_loop(clock=MockClock(autojump_threshold=0))):
+        try:
+            out.append(loop.run_until_complete(main()))
+        except BaseException as exc:  # noqa: BLE001
+            out.append(repr(exc))
+        finally:
+            loop.close()
+    return out
+
+
+def test_cancel_while_awaiting_a_task_cancels_that_task_and_takes_its_outcome() -> None:
+    # Task.cancel() on a task awaiting another task cancels the inner one;
+    # the outer one then gets the inner one's outcome, which need not be a
+    # CancelledError.
+    async def main() -> Any:
+        async def inner() -> str:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                return "inner swallowed it"
+            return "not cancelled"
+
+        async def outer() -> str:
+            return await asyncio.ensure_future(inner())
+
+        t = asyncio.ensure_future(outer())
+        await asyncio.sleep(0.1)
+        assert t.cancel("why")
+        return await t, t.cancelled(), t.cancelling()
+
+    stock, ours = both(main)
+    assert stock == ("inner swallowed it", False, 1)
+    assert ours == stock
+
+
+def test_cancel_message_reaches_the_awaited_future() -> None:
+    async def main() -> Any:
+        fut = asyncio.get_running_loop().create_future()
+
+        async def waiter() -> Any:
+            await fut
+
+        t = asyncio.ensure_future(waiter())
+        await asyncio.sleep(0)
+        t.cancel("the message")
+        await asyncio.sleep(0)
+        return fut.cancelled(), t.done()
+
+    stock, ours = both(main)
+    assert stock == (True, True)
+    assert ours == stock
+
+
+def test_cancel_of_a_task_awaiting_a_done_future_is_thrown_in() -> None:
+    # The future cannot be cancelled any more (its result is set, the task
+    # not yet woken): the CancelledError is thrown in instead.
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+
+        async def waiter() -> Any:
+            return await fut
+
+        t = asyncio.ensure_future(waiter())
+        await asyncio.sleep(0)
+        fut.set_result(1)
+        t.cancel()
+        try:
+            await t
+        except asyncio.CancelledError:
+            return "cancelled"
+        return "not cancelled"
+
+    stock, ours = both(main)
+    assert stock == "cancelled"
+    assert ours == stock
+
+
+def test_task_factory_without_set_name() -> None:
+    # 3.11/3.12 accept a factory's task object without set_name() when no
+    # name is given.
+    class Wrapper(asyncio.Future):
+        def __init__(self, loop: Any, coro: Any, **kwargs: Any) -> None:
+            super().__init__(loop=loop)
+            self.task = asyncio.tasks.Task(coro, loop=loop, **kwargs)
+            self.task.add_done_callback(lambda t: self.set_result(t.result()))
+
+    async def answer() -> int:
+        return 42
+
+    for loop in (asyncio.new_event_loop(), compat.new_event_loop()):
+        try:
+            loop.set_task_factory(Wrapper)
+            assert loop.run_until_complete(loop.create_task(answer())) == 42
+        finally:
+            loop.close()
+
+
