@@ -45,6 +45,11 @@ XFAIL: dict[tuple[str, str], str] = {
 }
 
 
+#: Examples whose threads do real work: compat runs them on the real clock
+#: (see _runner.py); they take about a second.
+REAL_CLOCK = {"16_to_thread.py", "17_run_coroutine_threadsafe.py"}
+
+
 @dataclass(frozen=True)
 class Outcome:
     stdout: str
@@ -91,7 +96,7 @@ def run_example(example: str, mode: str) -> Outcome:
     env.pop("PYTHONWARNINGS", None)
     env.pop("PYTHONASYNCIODEBUG", None)
     proc = subprocess.run(
-        [sys.executable, str(RUNNER), mode, example],
+        [sys.executable, str(RUNNER), mode, example, *(["--real-clock"] if example in REAL_CLOCK else [])],
         cwd=EXAMPLES_DIR,
         env=env,
         stdin=subprocess.DEVNULL,
