@@ -97,9 +97,23 @@ def get_event_loop() -> asyncio.AbstractEventLoop:
         and threading.current_thread() is threading.main_thread()
     ):
         if sys.version_info >= (3, 12):
-            warnings.warn("There is no current event loop", DeprecationWarning, stacklevel=2)
+            warnings.warn("There is no current event loop", DeprecationWarning, stacklevel=_callers_level())
         policy.set_event_loop(new_event_loop())
     return policy.get_event_loop()
+
+
+def _callers_level() -> int:
+    # The warning names the first caller outside compat and asyncio (as
+    # stock asyncio's names the first caller outside asyncio).
+    level = 2
+    frame = sys._getframe(2)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(("nursery.compat.", "asyncio.")) and module not in ("nursery.compat", "asyncio"):
+            break
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 def set_event_loop(loop: asyncio.AbstractEventLoop | None) -> None:

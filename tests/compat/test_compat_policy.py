@@ -131,6 +131,21 @@ def test_get_event_loop_makes_a_compat_loop_where_stock_makes_its_own() -> None:
         assert caught[0].filename == __file__
     loop.close()
 
+    # through ensure_future too, the warning names the caller
+    asyncio.set_event_loop_policy(None)
+
+    async def nothing() -> None:
+        pass
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        task = compat.ensure_future(nothing())
+    assert type(task.get_loop()) is compat.EventLoop
+    if ON_312:
+        assert [w.filename for w in caught] == [__file__]
+    task.get_loop().run_until_complete(task)
+    task.get_loop().close()
+
 
 def test_set_event_loop(loop) -> None:
     asyncio.set_event_loop_policy(None)
