@@ -9,10 +9,12 @@ and no task per callback (lowlevel.KernelRun documents both protocols).
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from typing import Any
-
+from asyncio import format_helpers
 from asyncio.log import logger
+from contextvars import copy_context
+from typing import Any
 
 __all__ = ["Handle", "TimerHandle"]
 
@@ -27,21 +29,60 @@ def _run_handle(handle: Any) -> None:
         return
     loop = handle._loop
     if loop._debug:
-        start = time.monotonic()
+        _run_handle_debug(handle, loop)
+        return
+    # Hot path (every callback; benchmarks spawn, gather): one call, no
+    # detour through asyncio's Handle._run.
+    try:
+        handle._context.run(handle._callback, *handle._args)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        loop._interrupt_with(exc)
+    except BaseException as exc:
+        _report(handle, exc)
+
+
+def _report(handle: Any, exc: BaseException) -> None:
+    # What asyncio's loop reports for a callback that raised.
+    context: dict[str, Any] = {
+        "message": f"Exception in callback {format_helpers._format_callback_source(handle._callback, handle._args)}",
+        "exception": exc,
+        "handle": handle,
+    }
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
+    handle._loop.call_exception_handler(context)
+
+
+def _run_handle_debug(handle: Any, loop: Any) -> None:
+    start = time.monotonic()
     try:
         asyncio.Handle._run(handle)
     except (SystemExit, KeyboardInterrupt) as exc:
         loop._interrupt_with(exc)
-    if loop._debug:
-        took = time.monotonic() - start
-        if took >= loop.slow_callback_duration:
-            logger.warning("Executing %r took %.3f seconds", handle, took)
+    took = time.monotonic() - start
+    if took >= loop.slow_callback_duration:
+        logger.warning("Executing %r took %.3f seconds", handle, took)
+
+
+def _init_handle(handle: Any, callback: Any, args: Any, loop: Any, context: Any) -> None:
+    # asyncio.Handle's fields, set without its constructor's method calls
+    # (loop.get_debug()); hot path: every call_soon.
+    handle._context = copy_context() if context is None else context
+    handle._loop = loop
+    handle._callback = callback
+    handle._args = args
+    handle._cancelled = False
+    handle._repr = None
+    handle._source_traceback = format_helpers.extract_stack(sys._getframe(2)) if loop._debug else None
 
 
 class Handle(asyncio.Handle):
     """The handle ``call_soon`` returns (an :class:`asyncio.Handle`)."""
 
     __slots__ = ()
+
+    def __init__(self, callback: Any, args: Any, loop: Any, context: Any = None) -> None:
+        _init_handle(self, callback, args, loop, context)
 
     _run = _run_handle
 

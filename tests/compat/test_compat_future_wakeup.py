@@ -107,3 +107,66 @@ def test_task_cancel_while_parked():
         await fut
 
     assert _run_stock(main) == _run_compat(main) == (("stop",), True)
+
+
+def _callback_error_report(loop, debug):
+    loop.set_debug(debug)
+    reports = []
+    loop.set_exception_handler(lambda lp, ctx: reports.append(ctx))
+
+    def boom(x):
+        raise ValueError(x)
+
+    async def main():
+        handle = loop.call_soon(boom, 1)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return handle
+
+    try:
+        handle = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    [ctx] = reports
+    return (
+        ctx["message"].split(" at ")[0],
+        type(ctx["exception"]),
+        ctx["exception"].args,
+        ctx["handle"] is handle,
+        bool(ctx.get("source_traceback")),
+    )
+
+
+def test_callback_exception_reported_like_asyncio():
+    for debug in (False, True):
+        stock = _callback_error_report(asyncio.new_event_loop(), debug)
+        assert stock[0].startswith("Exception in callback ")
+        assert _callback_error_report(compat.new_event_loop(), debug) == stock
+        assert stock[1:] == (ValueError, (1,), True, debug)
+
+
+def test_done_callbacks_order_and_context():
+    import contextvars
+
+    var = contextvars.ContextVar("var", default="unset")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        log = []
+
+        async def child():
+            return 5
+
+        task = loop.create_task(child())
+        ctx = contextvars.copy_context()
+        ctx.run(var.set, "ctx")
+        task.add_done_callback(lambda t: log.append(("a", t.result(), var.get())), context=ctx)
+        task.add_done_callback(lambda t: log.append(("b", var.get())))
+        loop.call_soon(log.append, "queued before")
+        await task
+        loop.call_soon(log.append, "queued after")
+        await asyncio.sleep(0)
+        return log
+
+    assert _run_stock(main) == _run_compat(main)
+    assert _run_compat(main) == ["queued before", ("a", 5, "ctx"), ("b", "unset"), "queued after"]
