@@ -257,6 +257,12 @@ def _report_to(task: asyncio.Future[Any], outcome: concurrent.futures.Future[Any
             return
         exc = task.exception()
         if exc is not None:
+            # concurrent.futures' own cancellation and state errors arrive as
+            # asyncio's, as stock asyncio hands them on
+            if type(exc) is concurrent.futures.CancelledError:
+                exc = asyncio.CancelledError(*exc.args).with_traceback(exc.__traceback__)
+            elif type(exc) is concurrent.futures.InvalidStateError:
+                exc = asyncio.InvalidStateError(*exc.args).with_traceback(exc.__traceback__)
             outcome.set_exception(exc)
         else:
             outcome.set_result(task.result())

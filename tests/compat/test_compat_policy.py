@@ -383,6 +383,25 @@ def test_run_coroutine_threadsafe(loop) -> None:
     assert log == ["task cancelled"]
 
 
+def test_run_coroutine_threadsafe_exceptions_as_stock(loop) -> None:
+    async def raises(exc):
+        raise exc
+
+    stock_loop = asyncio.new_event_loop()
+    try:
+        for make in (lambda: concurrent.futures.InvalidStateError("x"), lambda: ZeroDivisionError("y")):
+            got = []
+            both = ((stock_loop, asyncio.run_coroutine_threadsafe), (loop, compat.run_coroutine_threadsafe))
+            for lp, run_threadsafe in both:
+                f = run_threadsafe(raises(make()), lp)
+                lp.run_until_complete(asyncio.sleep(0.01))
+                exc = f.exception(0)
+                got.append((type(exc), exc.args))
+            assert got[0] == got[1]
+    finally:
+        stock_loop.close()
+
+
 def test_run_coroutine_threadsafe_non_coroutine_as_stock(loop) -> None:
     assert _error(compat.run_coroutine_threadsafe, 1, loop) == _error(asyncio.run_coroutine_threadsafe, 1, loop)
     assert _error(compat.run_coroutine_threadsafe, 1, loop) == (TypeError, "A coroutine object is required")
