@@ -193,7 +193,9 @@ def test_reference_matches_the_seed_expected_output(outcomes: dict[tuple[str, st
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["python", "python -m nursery.compat"])
-@pytest.mark.parametrize("example", ["08_sleep_display_date.py", "09_gather_factorial.py", "10_shield.py", "07_taskgroup.py"])
+@pytest.mark.parametrize(
+    "example", ["08_sleep_display_date.py", "09_gather_factorial.py", "10_shield.py", "07_taskgroup.py"]
+)
 def test_virtual_time_reference_matches_real_time(
     outcomes: dict[tuple[str, str], Outcome], example: str, how: str
 ) -> None:
