@@ -192,7 +192,9 @@ class TaskGroup:
         if self._parent_task.done():
             self._loop.call_exception_handler(
                 {
-                    "message": f"Task {task!r} has errored out but its parent task {self._parent_task} is already completed",
+                    "message": (
+                        f"Task {task!r} has errored out but its parent task {self._parent_task} is already completed"
+                    ),
                     "exception": exc,
                     "task": task,
                 }

@@ -74,7 +74,10 @@ def test_taskgroup_waits_for_all_tasks():
 
     assert same(scenario) == (
         ("value", ("A", "B", "task-a")),
-        ["<TaskGroup entered>", "<TaskGroup tasks=2 entered>", "a start", "b start", "b done", "a done", "<TaskGroup entered>"],
+        [
+            "<TaskGroup entered>", "<TaskGroup tasks=2 entered>",
+            "a start", "b start", "b done", "a done", "<TaskGroup entered>",
+        ],
     )
 
 
@@ -112,7 +115,11 @@ def test_errors_from_several_tasks_and_the_body_are_grouped():
     result = same(scenario)[0]
     assert result == (
         "error",
-        ("ExceptionGroup", "unhandled errors in a TaskGroup", [("KeyError", "'a'"), ("OSError", "b"), ("RuntimeError", "body")]),
+        (
+            "ExceptionGroup",
+            "unhandled errors in a TaskGroup",
+            [("KeyError", "'a'"), ("OSError", "b"), ("RuntimeError", "body")],
+        ),
     )
 
 
@@ -187,7 +194,9 @@ def test_create_task_while_shutting_down():
         except* ValueError:
             log.append("caught")
 
-    assert same(scenario)[1] == ["bad start", "bad fails", "TaskGroup <TaskGroup tasks=1 errors=1 cancelling> is shutting down", "caught"]
+    assert same(scenario)[1] == [
+        "bad start", "bad fails", "TaskGroup <TaskGroup tasks=1 errors=1 cancelling> is shutting down", "caught",
+    ]
 
 
 def test_taskgroup_with_timeout_around_it():
@@ -227,3 +236,38 @@ def test_nursery_cancel_scope_around_a_taskgroup():
 
     nursery.run(main, clock=MockClock(autojump_threshold=0))
     assert log == ["cleanup", "cleaned", (True, 4.0)]
+
+
+def test_nursery_cancel_scope_cancels_the_body_of_a_taskgroup():
+    # The scope's Cancelled comes out of the body: the group cancels its
+    # tasks (asyncio-style), waits for them, and re-raises the Cancelled
+    # for the scope to catch; a task's error is still reported in a group.
+    log = []
+
+    async def quick_fail():
+        try:
+            await compat.sleep(10)
+        except asyncio.CancelledError:
+            log.append("child cancelled")
+            await compat.sleep(2)
+            raise
+
+    async def main():
+        with nursery.move_on_after(1) as scope:
+            async with compat.TaskGroup() as tg:
+                tg.create_task(quick_fail())
+                await compat.sleep(10)
+        log.append((scope.cancelled_caught, nursery.current_time()))
+        try:
+            with nursery.move_on_after(1) as scope:
+                async with compat.TaskGroup() as tg:
+                    tg.create_task(worker(compat, log, "bad", 0.5, error=ValueError("v")))
+                    await compat.sleep(10)
+        except* ValueError:
+            log.append("group with the error")
+        log.append(compat.current_task().cancelling())
+
+    nursery.run(main, clock=MockClock(autojump_threshold=0))
+    assert log == [
+        "child cancelled", (True, 3.0), "bad start", "bad fails", "group with the error", 0,
+    ]
