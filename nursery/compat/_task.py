@@ -19,6 +19,7 @@ import linecache
 import sys
 import traceback
 from asyncio import coroutines
+from types import CoroutineType as _CoroutineType
 from types import GenericAlias
 from typing import Any, Callable, Generator
 
@@ -26,6 +27,9 @@ from .. import lowlevel
 from ._handles import Handle as _Handle
 
 __all__ = ["Task"]
+
+# (Bound once: the hot path of every create_task, benchmarks spawn, gather.)
+_register_task = asyncio.tasks._register_task
 
 _PENDING = "PENDING"
 _CANCELLED = "CANCELLED"
@@ -294,7 +298,7 @@ def _short_repr(value: Any) -> str:
 def _start(task: Task, loop: Any, coro: Any, name: object, context: contextvars.Context | None) -> Task:
     """Initialize *task* (made with ``Task.__new__``) and start it on *loop*'s
     kernel run."""
-    if not coroutines.iscoroutine(coro):
+    if coro.__class__ is not _CoroutineType and not coroutines.iscoroutine(coro):
         # (The message and the type are asyncio's.)
         raise TypeError(f"a coroutine was expected, got {coro!r}")
     task._loop = loop
@@ -309,14 +313,14 @@ def _start(task: Task, loop: Any, coro: Any, name: object, context: contextvars.
     task._asyncio_future_blocking = False
     task._log_destroy_pending = True
     task._source_traceback = None
-    if loop.get_debug():
+    if loop._debug:
         task._source_traceback = traceback.extract_stack(sys._getframe(2))
     if name is None:
         name = f"Task-{_next_task_number()}"
     elif not isinstance(name, str):
         name = str(name)
     loop._kernel_run.spawn_detached(coro, task=task, name=name, context=context)
-    asyncio.tasks._register_task(task)
+    _register_task(task)
     return task
 
 
