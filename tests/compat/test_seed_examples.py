@@ -57,6 +57,9 @@ class Outcome:
     exception: str | None
     #: Sorted "Category: message" of every warning printed on stderr.
     warnings: tuple[str, ...]
+    #: Sorted messages the event loop logged (never-retrieved exceptions,
+    #: pending tasks destroyed, failing callbacks).
+    logged: tuple[str, ...]
     returncode: int
     stderr: str  # raw, for the failure message
 
@@ -67,6 +70,7 @@ _WALL_CLOCK = [
     (re.compile(r"\b0x[0-9a-fA-F]+\b"), "0x<address>"),
 ]
 _WARNING_RE = re.compile(r"^(?:.*?):\d+: (\w*Warning): (.*)$")
+_LOGGED_RE = re.compile(r"^(\w+ exception was never retrieved|Task was destroyed but it is pending!|Exception in callback )")
 
 
 def normalise(text: str) -> str:
@@ -86,7 +90,8 @@ def parse(proc: subprocess.CompletedProcess[str]) -> Outcome:
                 exception = normalise(line)
                 break
     warnings = tuple(sorted(normalise(f"{m[1]}: {m[2]}") for m in map(_WARNING_RE.match, lines) if m))
-    return Outcome(normalise(proc.stdout), exception, warnings, proc.returncode, proc.stderr)
+    logged = tuple(sorted(m[1] for m in map(_LOGGED_RE.match, lines) if m))
+    return Outcome(normalise(proc.stdout), exception, warnings, logged, proc.returncode, proc.stderr)
 
 
 def run_example(example: str, mode: str) -> Outcome:
@@ -162,6 +167,7 @@ def test_seed_example(outcomes: dict[tuple[str, str], Outcome], example: str, mo
     assert got.stdout == expected.stdout, context
     assert got.exception == expected.exception, context
     assert got.warnings == expected.warnings, context
+    assert got.logged == expected.logged, context
     assert got.returncode == expected.returncode, context
 
 
