@@ -81,7 +81,18 @@ class ForeignFutureWait:
         future = self._future
         future.remove_done_callback(self)
         future.cancel()
+        if not future.done():
+            # An asyncio Task would read the outcome when the future
+            # finishes; the task no longer will, so read it here, or a
+            # future that finishes with an error after cancel() (gather's)
+            # is reported as "exception was never retrieved".
+            future.add_done_callback(_retrieve_outcome)
         return Abort.SUCCEEDED
+
+
+def _retrieve_outcome(future: Any) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class Callback:

@@ -15,11 +15,6 @@ import nursery
 from nursery import compat
 from nursery.testing import MockClock
 
-GATHER_NEVER_RETRIEVED = (
-    "kernel: ForeignFutureWait.abort cancels the asyncio future and forgets it; asyncio's gather future "
-    "then ends with set_exception(CancelledError) that nobody retrieves, and is logged as "
-    "'_GatheringFuture exception was never retrieved'"
-)
 
 
 async def _blocked_then_cancelled(awaitable_factory: Any) -> tuple[bool, list[str]]:
@@ -41,12 +36,10 @@ async def _blocked_then_cancelled(awaitable_factory: Any) -> tuple[bool, list[st
         pytest.param(
             lambda: asyncio.gather(asyncio.sleep(10), asyncio.sleep(20)),
             id="asyncio.gather",
-            marks=pytest.mark.xfail(strict=True, reason=GATHER_NEVER_RETRIEVED),
         ),
         pytest.param(
             lambda: compat.gather(compat.sleep(10), compat.sleep(20)),
             id="compat.gather",
-            marks=pytest.mark.xfail(strict=True, reason=GATHER_NEVER_RETRIEVED),
         ),
     ],
 )
