@@ -121,7 +121,13 @@ class _LoopBound:
     def _repr_with(self, extra: str, waiters: Any) -> str:
         if waiters:
             extra = f"{extra}, waiters:{len(waiters)}"
-        return f"<{type(self).__module__}.{type(self).__qualname__} object at {id(self):#x} [{extra}]>"
+        module = type(self).__module__
+        if module == "nursery.compat":
+            # Our own classes print what stock asyncio's print (programs
+            # that print a lock must print the same under compat); a
+            # user's subclass keeps its own name.
+            module = "asyncio.locks"
+        return f"<{module}.{type(self).__qualname__} object at {id(self):#x} [{extra}]>"
 
 
 class _AcquireReleaseContext:

@@ -526,12 +526,18 @@ def test_barrier_errors() -> None:
 # identity, loop binding
 
 
-def test_primitives_are_ours_and_named_in_nursery_compat() -> None:
+def test_primitives_are_ours_and_print_as_stock_asyncios() -> None:
     for name in ("Lock", "Event", "Condition", "Semaphore", "BoundedSemaphore", "Barrier"):
         cls = getattr(compat, name)
         assert cls is not getattr(asyncio, name)
         assert cls.__module__ == "nursery.compat"
-    assert re.fullmatch(r"<nursery\.compat\.Lock object at 0x[0-9a-f]+ \[unlocked\]>", repr(compat.Lock()))
+    # The repr is stock asyncio's text, so programs print the same under compat.
+    assert re.fullmatch(r"<asyncio\.locks\.Lock object at 0x[0-9a-f]+ \[unlocked\]>", repr(compat.Lock()))
+
+    class MyLock(compat.Lock):
+        pass
+
+    assert repr(MyLock()).startswith(f"<{__name__}.test_primitives_are_ours_and_print_as_stock_asyncios.<locals>.MyLock object")
 
 
 def test_exceptions_are_asyncios_own() -> None:
@@ -564,7 +570,7 @@ def test_a_primitive_is_bound_to_the_loop_it_first_blocks_in() -> None:
         await lock.acquire()  # free: no waiting, no binding needed
         t = asyncio.get_running_loop().create_task(lock.acquire())
         await asyncio.sleep(0)
-        with pytest.raises(RuntimeError, match=r"<nursery\.compat\.Lock .* is bound to a different event loop"):
+        with pytest.raises(RuntimeError, match=r"<asyncio\.locks\.Lock .* is bound to a different event loop"):
             t.result()
         lock.release()
 

@@ -38,10 +38,6 @@ XFAIL: dict[tuple[str, str], str] = {
     ("18_streams_echo_client.py", "compat-module"): ISSUE_6,
     ("24_subprocess.py", "compat-loop"): ISSUE_6,
     ("24_subprocess.py", "compat-module"): ISSUE_6,
-    ("23_barrier.py", "compat-module"): (
-        "compat's Barrier repr names its own class, <nursery.compat.Barrier object at ...>, where "
-        "asyncio prints <asyncio.locks.Barrier object at ...>; the state part matches"
-    ),
 }
 
 
