@@ -71,6 +71,13 @@ class KernelRun:
         self._runner.run_sync_soon_threadsafe(fn, args)
 
     @property
+    def ready_queue(self) -> Any:
+        """The ready queue itself (a deque of tasks and ready items), for
+        loops that expose their pending callbacks (asyncio's
+        ``loop._ready``). Read it; change it only through :attr:`enqueue`."""
+        return self._runner.ready
+
+    @property
     def current_task(self) -> Task | None:
         """The task being stepped right now, or None (in a callback, or
         between steps)."""

@@ -78,6 +78,17 @@ class EventLoop(base_events.BaseEventLoop):
     # ------------------------------------------------------------------
     # callbacks and timers
 
+    @property
+    def _ready(self) -> Any:
+        # asyncio's queue of ready handles, which code and tests inspect
+        # (``while loop._ready: ...``): here, the kernel's ready queue.
+        return self._kernel_run.ready_queue
+
+    @_ready.setter
+    def _ready(self, value: Any) -> None:
+        # (BaseEventLoop.__init__ sets its own deque: not used here.)
+        pass
+
     def call_soon(self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> Handle:
         if callback.__class__ is _FOREIGN_FUTURE_WAKER and not self._closed:
             # A future a kernel task awaits is done: the task goes into the

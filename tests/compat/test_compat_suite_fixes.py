@@ -114,3 +114,20 @@ def test_task_factory_without_set_name() -> None:
             loop.close()
 
 
+
+
+def test_ready_shows_pending_callbacks() -> None:
+    # asyncio's loop._ready (code and tests drain a loop with
+    # ``while loop._ready``): compat's is the kernel's ready queue.
+    for loop in (asyncio.new_event_loop(), compat.new_event_loop()):
+        try:
+            assert not loop._ready
+            seen: list[int] = []
+            loop.call_soon(seen.append, 1)
+            assert len(loop._ready) == 1
+            loop.call_soon(loop.stop)
+            loop.run_forever()
+            assert seen == [1]
+            assert not loop._ready
+        finally:
+            loop.close()

@@ -9,11 +9,11 @@ pointed at compat's :class:`nursery.compat.EventLoop`:
   installed before every test, so ``asyncio.new_event_loop()``,
   ``asyncio.run()``, ``asyncio.Runner()`` and ``IsolatedAsyncioTestCase``
   run on compat;
-* ``test_utils.TestCase.new_test_loop()`` (the suite's virtual-time
-  ``TestLoop``) returns a compat loop on a :class:`nursery.testing.MockClock`
-  with autojump, which is compat's own virtual time; ``advance_time(dt)``
-  jumps that clock. (The time generators some tests pass in are not
-  consulted: the clock jumps to the next deadline by itself.)
+* ``test_utils.TestCase.new_test_loop(gen)`` (the suite's virtual-time
+  ``TestLoop``) returns a compat loop on a :class:`nursery.testing.MockClock`:
+  with autojump when the test gives no time generator; otherwise the clock
+  moves as TestLoop's does, by what the generator answers after each loop
+  iteration (``advance_time(dt)`` jumps it too).
 * ``test_runners``' loop factory (a mocked ``BaseEventLoop``) makes a compat
   loop instead.
 
@@ -126,18 +126,59 @@ def _instrument() -> None:
 
     class SuiteTestLoop(compat.EventLoop):
         """compat's loop on virtual time, standing in for the suite's
-        TestLoop."""
+        TestLoop.
 
-        def __init__(self) -> None:
-            self._suite_clock = MockClock(autojump_threshold=0)
+        Without a time generator the MockClock autojumps. With one, the
+        clock moves as TestLoop's does: after each loop iteration, the
+        generator is told the deadline of every timer scheduled during it
+        and answers how far to advance the clock (and it may assert on those
+        deadlines)."""
+
+        def __init__(self, gen: Any = None) -> None:
+            self._suite_gen = None
+            self._suite_timers: list[float] = []
+            if gen is None:
+                self._suite_clock = MockClock(autojump_threshold=0)
+            else:
+                self._suite_clock = MockClock()
+                self._suite_gen = gen()
+                next(self._suite_gen)
             super().__init__(clock=self._suite_clock)
 
         def advance_time(self, advance: float) -> None:
             if advance:
                 self._suite_clock.jump(advance)
 
+        def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
+            if self._suite_gen is not None:
+                self._suite_timers.append(when)
+            return super().call_at(when, callback, *args, context=context)
+
+        def _run_once(self) -> None:
+            if self._suite_gen is None:
+                return super()._run_once()
+            # TestLoop never waits: its time moves only by the generator.
+            self._kernel_run.step(0)
+            exc = self._interrupt
+            if exc is not None:
+                self._interrupt = None
+                raise exc
+            timers, self._suite_timers = self._suite_timers, []
+            for when in timers:
+                self.advance_time(self._suite_gen.send(when))
+
+        def close(self) -> None:
+            super().close()
+            if self._suite_gen is not None:
+                try:
+                    self._suite_gen.send(0)
+                except StopIteration:
+                    pass
+                else:
+                    raise AssertionError("Time generator is not finished")
+
     def new_test_loop(self: Any, gen: Any = None) -> Any:
-        loop = SuiteTestLoop()
+        loop = SuiteTestLoop(gen)
         self.set_event_loop(loop)
         return loop
 
