@@ -8,6 +8,12 @@ TICKS = (1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 1, 1.5, 2, 3, 4, 6, 8)
 
 TIME_KEYS = ("cpu", "wall")
 
+#: nursery.compat's targets, as ratios to stock asyncio (asyncio ÷ impl), on
+#: the workloads of COMPAT_WORKLOADS: stock asyncio code on compat's loop, and
+#: the same code with ``asyncio`` bound to the compat module.
+COMPAT_TARGETS = {"compat-loop": 0.9, "compat": 1.0}
+COMPAT_WORKLOADS = ("spawn", "switch", "pingpong", "lock", "timeouts", "gather")
+
 
 def summarize(data):
     """Add medians, nursery's ratios to each peer and everyone's ratio to asyncio.
@@ -100,6 +106,9 @@ def markdown(data):
         workloads,
         [(impl, impl, ratio("vs_asyncio")) for impl in impls if impl != "asyncio"],
     )
+    compat = [impl for impl in COMPAT_TARGETS if impl in impls]
+    if compat and "asyncio" in impls:
+        lines += _compat_table(data, [w for w in COMPAT_WORKLOADS if w in workloads], compat)
     if timed:
         wall_ms = value("median_wall", 1000, "{:.1f}")
         lines += _table(
@@ -121,6 +130,24 @@ def markdown(data):
     if problems:
         lines += ["## Not measured", "", *problems, ""]
     return "\n".join(lines)
+
+
+def _compat_table(data, workloads, impls):
+    """nursery.compat's ratios to stock asyncio, against the targets."""
+    header = ["workload", *(f"{impl} (target ≥ {COMPAT_TARGETS[impl]:.1f}×)" for impl in impls)]
+    lines = [
+        "## nursery.compat relative to stock asyncio (asyncio ÷ implementation)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for w in workloads:
+        row = [f"{w} ({data['sizes'][w]:,})"]
+        for impl in impls:
+            r = data["vs_asyncio"][w].get(impl)
+            row.append("–" if r is None else f"{r:.2f}×" + ("" if r >= COMPAT_TARGETS[impl] else " (below)"))
+        lines.append("| " + " | ".join(row) + " |")
+    return lines + [""]
 
 
 def _table(title, data, workloads, columns):

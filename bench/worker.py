@@ -37,7 +37,10 @@ def load(impl):
     if impl == "compat":
         return impl_asyncio.load_compat_module()
     factory, version = impl_asyncio.loop_factory(impl)
-    return impl_asyncio.make_run(factory), impl_asyncio.WORKLOADS, version
+    workloads = impl_asyncio.WORKLOADS
+    if impl == "compat-loop":
+        workloads = impl_asyncio.without_missing_io(workloads)
+    return impl_asyncio.make_run(factory), workloads, version
 
 
 def _dist_version(name):
