@@ -550,6 +550,12 @@ class Runner:
             heap = timers._heap
             if heap and heap[0][0] <= current_time():
                 break
+        # A traceback kept by a task or future (an exception stored in an
+        # asyncio Task) keeps its frames' callers alive, this frame too:
+        # its last item must not be kept with it (asyncio's run loop, too,
+        # drops its last handle; a stock Task nobody holds is then freed,
+        # and "exception was never retrieved" reported, right away).
+        task = None
         self.current_task = None
         if entered:
             del current_tasks[loop]

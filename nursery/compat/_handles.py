@@ -30,6 +30,7 @@ def _run_handle(handle: Any) -> None:
     loop = handle._loop
     if loop._debug:
         _run_handle_debug(handle, loop)
+        handle = None  # (see below)
         return
     # Hot path (every callback; benchmarks spawn, gather): one call, no
     # detour through asyncio's Handle._run.
@@ -39,6 +40,10 @@ def _run_handle(handle: Any) -> None:
         loop._interrupt_with(exc)
     except BaseException as exc:
         _report(handle, exc)
+    # A traceback that outlives the callback (kept by a future) keeps this
+    # frame: it must not keep the handle, and through it the callback's
+    # task (asyncio's Handle._run does the same).
+    handle = None
 
 
 def _report(handle: Any, exc: BaseException) -> None:
@@ -62,6 +67,7 @@ def _run_handle_debug(handle: Any, loop: Any) -> None:
     took = time.monotonic() - start
     if took >= loop.slow_callback_duration:
         logger.warning("Executing %r took %.3f seconds", handle, took)
+    handle = None  # (see _run_handle)
 
 
 def _init_handle(handle: Any, callback: Any, args: Any, loop: Any, context: Any) -> None:

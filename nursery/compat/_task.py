@@ -23,6 +23,8 @@ from types import CoroutineType as _CoroutineType
 from types import GenericAlias
 from typing import Any, Callable, Generator
 
+import nursery
+
 from .. import lowlevel
 from ._handles import Handle as _Handle
 
@@ -140,6 +142,19 @@ class Task(lowlevel.Task):
             return False
         self._cancel_message = msg
         return super().cancel(msg)
+
+    if sys.version_info >= (3, 13):
+
+        def uncancel(self) -> int:
+            """Withdraw one cancellation request; returns how many remain.
+            As in asyncio 3.13+, withdrawing the last one also withdraws a
+            CancelledError not yet thrown in (here: while the task runs)."""
+            remaining = super().uncancel()
+            if remaining == 0:
+                exc = self._throw_exc
+                if exc is not None and not isinstance(exc, nursery.Cancelled) and _is_running(self):
+                    self._throw_exc = None
+            return remaining
 
     def _make_cancelled_error(self) -> asyncio.CancelledError:
         exc = self._cancelled_exc
@@ -288,6 +303,14 @@ class Task(lowlevel.Task):
             else:
                 info.append(f"result={_short_repr(self._result)}")
         return f"<{type(self).__name__} {' '.join(info)}>"
+
+
+def _is_running(task: Task) -> bool:
+    # Whether *task* is the task being stepped right now.
+    try:
+        return lowlevel.current_task() is task
+    except RuntimeError:  # no run in this thread
+        return False
 
 
 def _short_repr(value: Any) -> str:
