@@ -44,17 +44,9 @@ for test, _ in result.failures + result.errors:
 print("RAN", result.testsRun)
 """
 
-# Test -> reason. Failures that are not compat's functions' own.
-EXPECTED_FAILURES = {
-    (3, 13): {
-        # Python 3.13's Task.uncancel() withdraws a cancellation that was
-        # requested but not yet delivered when the count drops to 0; the
-        # kernel task still delivers it (stock asyncio's TaskGroup fails the
-        # same way on compat's loop).
-        "TestTaskGroup.test_nested_groups_both_cancelled": "kernel: 3.13 uncancel() keeps a pending cancel",
-        "TimeoutTests.test_timeout_taskgroup": "kernel: 3.13 uncancel() keeps a pending cancel",
-    },
-}
+# (version) -> {test: reason}: failures that are not compat's functions'
+# own. None at present.
+EXPECTED_FAILURES: dict[tuple[int, int], dict[str, str]] = {}
 
 
 @pytest.mark.parametrize("module", ["test_timeouts", "test_taskgroups", "test_waitfor", "test_tasks"])
