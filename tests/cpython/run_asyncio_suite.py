@@ -32,8 +32,9 @@ Usage::
 that is not in the expected-failure list. CI runs it through
 ``tests/cpython/test_cpython_asyncio_suite.py`` (marker ``cpython``).
 
-Results (see docs/compat.rst, "Conformance: CPython's test suite", for the
-latest table).
+Results: docs/compat.rst, "Conformance: CPython's test suite" has the
+per-module table for 3.11, 3.12 and 3.13 (100% of the tests that ran on
+compat passed on each, with an empty expected-failure list).
 """
 
 from __future__ import annotations
@@ -313,13 +314,13 @@ def summarize(runs: list[dict[str, Any]], expected: dict[str, str]) -> dict[str,
             if outcome == "skipped":
                 row["skipped"] += 1
                 continue
-            if tid not in _State.on_compat and not run.get("on_compat_ids"):
-                pass
-            on_compat = tid in run["on_compat"]
-            if not on_compat:
+            if tid not in run["on_compat"]:
+                # Not counted; but a failure here is still a failure (of
+                # the runner's patching, or of stock asyncio with compat
+                # imported).
                 row["not_compat"] += 1
-                if outcome == "failed":
-                    unexpected.append(tid + " (not on compat)") if tid not in expected else None
+                if outcome == "failed" and tid not in expected:
+                    unexpected.append(tid + " (not on compat)")
                 continue
             row["ran"] += 1
             if outcome in ("passed", "cpython-xfail"):
