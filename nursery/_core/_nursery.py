@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable, Generic, Protocol, TypeVar
 
 from ._cancel_scope import CancelScope
-from ._exceptions import Cancelled
+from ._exceptions import Cancelled, _AsyncioCancelledError as AsyncioCancelledError
 from ._state import current_runner
 from ._traps import Abort, cancel_shielded_checkpoint, wait_task_rescheduled
 
@@ -103,6 +103,7 @@ class Nursery:
         "_cancel_scope",
         "_children",
         "_pending_excs",
+        "_parent_cancellations",
         "_body_running",
         "_waiting_in_aexit",
         "_closed",
@@ -118,6 +119,9 @@ class Nursery:
         # addresses, or seeded random scheduling would not replay.
         self._children: dict[Any, None] = {}
         self._pending_excs: list[BaseException] = []
+        # asyncio-style cancellations of the parent task (from the body, or
+        # thrown in while waiting for the children); see __aexit__.
+        self._parent_cancellations: list[BaseException] = []
         self._body_running = True
         self._waiting_in_aexit = False
         self._closed = False
@@ -220,12 +224,23 @@ class Nursery:
 
     async def _finish(self, body_exc: BaseException | None) -> BaseExceptionGroup | None:
         if body_exc is not None:
+            if _is_asyncio_cancellation(body_exc):
+                self._parent_cancellations.append(body_exc)
             self._add_exc(body_exc)
         self._body_running = False
         self._check_closed()
         if not self._closed:
             self._waiting_in_aexit = True
-            await wait_task_rescheduled(self._abort_wait)
+            try:
+                await wait_task_rescheduled(self._abort_wait)
+            except BaseException as exc:
+                # An asyncio-style Task.cancel() that arrived while we
+                # waited: _abort_wait refused to abandon the wait, so it is
+                # thrown in once the children are done. It belongs with
+                # the body's exceptions.
+                self._pending_excs.append(exc)
+                if _is_asyncio_cancellation(exc):
+                    self._parent_cancellations.append(exc)
         else:
             # Nothing to wait for, but leaving a nursery is a checkpoint. The
             # Cancelled is made here rather than thrown into the task: a step
@@ -271,16 +286,38 @@ class NurseryManager:
         if group is None:
             scope.__exit__(None, None, None)
             return True
-        if scope.__exit__(BaseExceptionGroup, group, group.__traceback__):
-            return True
+        try:
+            if scope.__exit__(BaseExceptionGroup, group, group.__traceback__):
+                return True
+        except BaseExceptionGroup as rest:
+            # The scope caught its own Cancelled and re-raised the rest.
+            remaining = rest
+        else:
+            remaining = group
+        own = nursery._parent_cancellations
+        if own and all(any(e is c for c in own) for e in remaining.exceptions):
+            # An asyncio-style cancellation of this task (Task.cancel(),
+            # asyncio.timeout) passes through the nursery as itself, as it
+            # passes through an asyncio TaskGroup: asyncio code up the stack
+            # recognizes only a bare CancelledError. (A child's is an error
+            # of the child, and stays in the group.)
+            cancelled = remaining.exceptions[0]
+            try:
+                raise cancelled
+            finally:
+                del cancelled, remaining, group, exc
         # The body's exception is inside the group; chaining the group to it
         # as well would print it twice.
         context = exc.__context__ if exc is not None else None
         try:
-            raise group
+            raise remaining
         finally:
-            group.__context__ = context
-            del group, context, exc
+            remaining.__context__ = context
+            del remaining, group, context, exc
+
+
+def _is_asyncio_cancellation(exc: BaseException) -> bool:
+    return isinstance(exc, AsyncioCancelledError) and not isinstance(exc, Cancelled)
 
 
 def open_nursery() -> NurseryManager:
