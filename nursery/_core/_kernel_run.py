@@ -22,6 +22,8 @@ from ._task import Task
 
 __all__ = ["KernelRun", "current_kernel_run"]
 
+_init_task = Task.__init__
+
 
 class KernelRun:
     """The run loop of one kernel run, for event loops built on it.
@@ -115,7 +117,15 @@ class KernelRun:
             raise RuntimeError("this run is shutting down; it cannot start new tasks")
         if context is None:
             context = contextvars.copy_context()
-        return runner.spawn(None, (), nursery, name, coro=coro, context=context, task=task)
+        if task is None or runner.instruments:
+            return runner.spawn(None, (), nursery, name, coro=coro, context=context, task=task)
+        # Hot path (every asyncio create_task on compat's loop; benchmarks
+        # spawn, gather): Runner.spawn's work for this case, inline.
+        _init_task(task, coro, context, runner, nursery, name)
+        nursery._children[task] = None
+        runner.n_tasks += 1
+        runner.ready.append(task)
+        return task
 
     # ------------------------------------------------------------------
     # runs driven by their event loop
