@@ -223,7 +223,13 @@ class EventLoop(base_events.BaseEventLoop):
         events._set_running_loop(None)
         self._thread_id = None
         if not self._closed:
+            executor = self._default_executor
             super().close()
+            if executor is not None:
+                # As asyncio.run() does, wait for the default executor's
+                # threads (run_in_executor, to_thread) before the run
+                # returns, so that none outlives it.
+                executor.shutdown(wait=True)
 
     def __repr__(self) -> str:
         return (

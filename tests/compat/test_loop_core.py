@@ -214,3 +214,16 @@ def test_stock_asyncio_run_with_loop_factory() -> None:
         return "done"
 
     assert asyncio.run(main(), loop_factory=compat.new_event_loop) == "done"
+
+
+def test_executor_threads_do_not_outlive_nursery_run() -> None:
+    import threading
+
+    before = set(threading.enumerate())
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, sum, [1, 2, 3])
+
+    assert nursery.run(main) == 6
+    assert set(threading.enumerate()) <= before
