@@ -14,46 +14,9 @@ import nursery
 from nursery import compat
 from nursery.testing import MockClock
 
+from differential import describe, same
+
 PY313 = sys.version_info >= (3, 13)
-
-
-def describe(exc: BaseException) -> object:
-    if isinstance(exc, BaseExceptionGroup):
-        return (type(exc).__name__, exc.message, [describe(e) for e in exc.exceptions])
-    return (type(exc).__name__, str(exc))
-
-
-def run_on(aio, scenario):
-    log: list = []
-    if aio is asyncio:
-        loop = asyncio.new_event_loop()
-    else:
-        loop = compat.new_event_loop(clock=MockClock(autojump_threshold=0))
-    try:
-        result = ("value", loop.run_until_complete(scenario(aio, log)))
-    except BaseException as exc:  # noqa: BLE001 - compared below
-        result = ("error", describe(exc))
-    finally:
-        loop.close()
-    return result, log
-
-
-def run_in_nursery(scenario):
-    log: list = []
-    try:
-        result = ("value", nursery.run(scenario, compat, log, clock=MockClock(autojump_threshold=0)))
-    except BaseException as exc:  # noqa: BLE001
-        result = ("error", describe(exc))
-    return result, log
-
-
-def same(scenario, *, in_nursery: bool = True):
-    """Run *scenario* three ways; all must agree. Returns the outcome."""
-    stock = run_on(asyncio, scenario)
-    assert run_on(compat, scenario) == stock
-    if in_nursery:
-        assert run_in_nursery(scenario) == stock
-    return stock
 
 
 async def worker(aio, log, name, delay, result=None, error=None):
