@@ -269,12 +269,12 @@ class Runner:
         if self.instruments and "task_scheduled" in self.instruments:
             self.instruments.call("task_scheduled", task)
 
-    def deliver_cancel(self, task: Task) -> None:
-        """Offer a cancellation to *task* if it is blocked and its innermost
-        scope is cancelled."""
+    def _try_abort(self, task: Task) -> bool:
+        """Ask the abort function of blocked *task* to abandon its wait.
+        True: the task no longer waits, and the caller must queue it (with
+        the exception it is to get in _throw_exc). False: the wait goes on
+        (Abort.FAILED), or the abort function rescheduled the task itself."""
         abort = task._abort_func
-        if abort is None or abort is _ABORTING or not task._cancel_scope._effectively_cancelled:
-            return
         task._abort_func = _ABORTING
         try:
             result = abort(raise_cancel)
@@ -285,21 +285,35 @@ class Runner:
             if result is not Abort.SUCCEEDED and result is not Abort.FAILED:
                 self.crash(NurseryInternalError(f"abort function {abort!r} returned {result!r}, not an Abort"), None)
                 result = None
+        if task._abort_func is not _ABORTING:
+            return False
+        if result is Abort.FAILED:
+            task._abort_func = abort
+            return False
         # A broken abort function (result None here) crashed the run; its
         # wait is abandoned as if it had succeeded, so that the task unwinds
         # and the run finishes instead of hanging with the task blocked.
-        if result is not Abort.FAILED and task._abort_func is _ABORTING:
-            task._abort_func = None
+        task._abort_func = None
+        return True
+
+    def _queue_unblocked(self, task: Task) -> None:
+        self.ready.append(task)
+        if self.instruments and "task_scheduled" in self.instruments:
+            self.instruments.call("task_scheduled", task)
+
+    def deliver_cancel(self, task: Task) -> None:
+        """Offer a cancellation to *task* if it is blocked and its innermost
+        scope is cancelled."""
+        abort = task._abort_func
+        if abort is None or abort is _ABORTING or not task._cancel_scope._effectively_cancelled:
+            return
+        if self._try_abort(task):
             if task._throw_exc is None:
                 # (A pending asyncio-style cancellation goes first: the
                 # scope's Cancelled comes again at the next checkpoint, but
                 # an edge-triggered request is delivered only once.)
                 task._throw_exc = Cancelled._create()
-            self.ready.append(task)
-            if self.instruments and "task_scheduled" in self.instruments:
-                self.instruments.call("task_scheduled", task)
-        elif task._abort_func is _ABORTING:
-            task._abort_func = abort
+            self._queue_unblocked(task)
 
     def cancel_edge(self, task: Task, exc: BaseException) -> None:
         """asyncio-style cancellation: throw *exc* into *task* once, at its
@@ -318,8 +332,7 @@ class Runner:
         # it blocks, through _deliver_edge_cancel.
 
     def _deliver_edge_cancel(self, task: Task) -> None:
-        abort = task._abort_func
-        wait = getattr(abort, "__self__", None)
+        wait = getattr(task._abort_func, "__self__", None)
         if wait.__class__ is ForeignFutureWait:
             # asyncio's Task.cancel() on a task waiting for a future cancels
             # that future and lets the task wake up as the future completes
@@ -331,23 +344,10 @@ class Runner:
             if wait._future.cancel(msg=exc.args[0] if exc.args else None):
                 task._throw_exc = None
                 return
-        task._abort_func = _ABORTING
-        try:
-            result = abort(raise_cancel)
-        except BaseException as exc:
-            self.crash(NurseryInternalError(f"abort function {abort!r} raised"), exc)
-            result = Abort.SUCCEEDED
-        if task._abort_func is not _ABORTING:
-            return  # the abort function rescheduled the task itself
-        if result is Abort.FAILED:
-            # The wait cannot be abandoned; _throw_exc stays set, and is
-            # thrown in (instead of the value) when the waker reschedules.
-            task._abort_func = abort
-            return
-        task._abort_func = None
-        self.ready.append(task)
-        if self.instruments and "task_scheduled" in self.instruments:
-            self.instruments.call("task_scheduled", task)
+        # On Abort.FAILED, _throw_exc stays set and is thrown in (instead of
+        # the value) when the waker reschedules the task.
+        if self._try_abort(task):
+            self._queue_unblocked(task)
 
     def call_soon(self, fn: Callable[..., Any], args: tuple, context: contextvars.Context | None) -> Callback:
         callback = Callback(fn, args, context)
