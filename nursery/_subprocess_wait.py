@@ -21,7 +21,7 @@ import os
 import subprocess
 from typing import Any
 
-from ._core import RunVar
+from ._core import RunVar, checkpoint, wait_readable
 
 # Replaced by None in the tests to exercise the thread fallback.
 pidfd_open: Any = getattr(os, "pidfd_open", None)
@@ -64,3 +64,46 @@ async def wait_in_thread(popen: subprocess.Popen[bytes]) -> None:
     from ._threads import to_thread_run_sync
 
     await to_thread_run_sync(popen.wait, abandon_on_cancel=True, limiter=_limiter())
+
+
+async def wait_child_exited(popen: subprocess.Popen[Any]) -> int:
+    """Wait until the child process that *popen* started has exited, reap it
+    and return its exit status (``popen.returncode``: ``-N`` if signal ``N``
+    killed it).
+
+    For code that starts children with :class:`subprocess.Popen` itself and
+    needs to know when they exit without blocking the run (compat's asyncio
+    subprocess transport is such code). Where the platform has pidfds (Linux
+    5.3+) the wait is one more descriptor in the run's I/O wait; elsewhere
+    it is a worker thread blocked in ``waitpid``.
+
+    The child is reaped through *popen* (its ``wait()``), so ``poll()`` or
+    ``wait()`` on the same Popen object elsewhere, even at the same time,
+    agree with this function, and several tasks may wait for the same child
+    at once. Nothing else in the process may reap the child behind *popen*'s
+    back (``os.waitpid(-1, ...)``, a ``SIGCHLD`` handler that reaps).
+
+    A checkpoint, also when the child has already exited. Cancelling the
+    wait leaves the child running; where a thread waits, that thread still
+    reaps the child (and records its status on *popen*) when it exits.
+    """
+    if popen.returncode is not None:
+        await checkpoint()
+        return popen.returncode
+    pidfd = open_pidfd(popen.pid)
+    if pidfd is None:
+        await wait_in_thread(popen)
+    else:
+        try:
+            # The pidfd was opened before this poll(): if the child is not
+            # reaped yet, the pidfd is for that child (its pid cannot have
+            # been reused), and becomes readable when it exits.
+            if popen.poll() is None:
+                await wait_readable(pidfd)
+            else:
+                await checkpoint()
+        finally:
+            os.close(pidfd)
+        # Exited, so this reaps it at once, without blocking.
+        popen.wait()
+    return popen.returncode  # type: ignore[return-value]

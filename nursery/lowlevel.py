@@ -44,6 +44,7 @@ from outcome import Error as _Error, Outcome as _Outcome, Value as _Value
 from ._core import current_runner as _current_runner
 from ._public import claim_public_names
 from ._subprocess import open_process
+from ._subprocess_wait import wait_child_exited
 from ._unix_pipes import FdStream
 
 
@@ -109,6 +110,7 @@ __all__ = [
     "start_guest_run",
     "notify_closing",
     "open_process",
+    "wait_child_exited",
     "wait_readable",
     "wait_task_rescheduled",
     "wait_writable",
