@@ -24,13 +24,14 @@ PYTEST_ARGS ?=
 BENCH_ARGS  ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup tour test test-all docs bench clean
+.PHONY: help setup tour test test-all test-libs docs bench clean
 
 help:
 	@echo "nursery: make targets (interpreter: $(PYTHON) -> Python $(or $(PY_VERSION),?), venv $(VENV))"
 	@echo "  make tour      run the guided tour (python -m nursery)"
 	@echo "  make test      run the default (fast) test suite"
 	@echo "  make test-all  run every test, including the slow, libs and cpython markers"
+	@echo "  make test-libs run the real-library tests (aiohttp, httpx, websockets, aiosqlite, asyncpg)"
 	@echo "  make docs      build the HTML docs into docs/_build/html (warnings are errors)"
 	@echo "  make bench     install the benchmark peers and run the benchmark suite"
 	@echo "  make setup     create/update the virtualenv (done automatically by the above)"
@@ -50,8 +51,8 @@ $(STAMP): pyproject.toml
 	fi
 	@echo "==> upgrading pip in $(VENV)"
 	@$(VPY) -m pip install -qq --upgrade pip
-	@echo "==> installing nursery (editable) with the test and docs extras"
-	@$(VPY) -m pip install -qq -e '.[test,docs]'
+	@echo "==> installing nursery (editable) with the test, docs and libs extras"
+	@$(VPY) -m pip install -qq -e '.[test,docs,libs]'
 	@touch $@
 	@echo "==> $(VENV) is ready"
 
@@ -69,6 +70,12 @@ test: $(STAMP)
 # -m "" replaces the default marker deselection in pyproject's addopts.
 test-all: $(STAMP)
 	$(VPY) -m pytest -q -m "" $(PYTEST_ARGS)
+
+# The libs marker: real asyncio libraries on stock asyncio and compat's loop.
+# The asyncpg tests start a throwaway PostgreSQL (Debian: apt-get install
+# postgresql); without it they skip, except under CI=true, where they fail.
+test-libs: $(STAMP)
+	$(VPY) -m pytest -q -m libs tests/libs $(PYTEST_ARGS)
 
 docs: $(STAMP)
 	$(VPY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
