@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import ssl
 import time
 from typing import Any, AsyncIterator
 
@@ -107,15 +108,15 @@ def make_app() -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: web.Application) -> AsyncIterator[str]:
+async def serving(app: web.Application, ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[str]:
     """Serve *app* on a free loopback port; yield its base URL."""
     runner = web.AppRunner(app, handler_cancellation=True)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
+        yield f"{'https' if ssl_context else 'http'}://{host}:{port}"
     finally:
         app[STATE].release.set()
         await runner.cleanup()
@@ -275,3 +276,45 @@ def test_timeout_and_cancellation(run_mixed: Any) -> None:
 
 def out_expected_cancels(runner: Any) -> int:
     return 4 if runner.flavor == "nursery" else 3
+
+
+def test_tls(run: Any) -> None:
+    """HTTPS and wss: aiohttp over the loop's TLS transports (a trustme CA;
+    the client verifies the server's certificate for 127.0.0.1)."""
+    trustme = require("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+
+    async def main() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        async with serving(make_app(), server_ctx) as url:
+            async with aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(ssl=client_ctx)) as session:
+                results = await asyncio.gather(*(session.get("/echo", params={"i": str(i)}) for i in range(10)))
+                out["echo"] = [await r.json() for r in results]
+                for r in results:
+                    r.release()
+                out["released"] = results[0].connection is None  # back in the pool
+                async with session.get("/download", params={"n": "40", "size": "50000"}) as response:
+                    out["download"] = len(await response.read())
+                async with session.ws_connect("/ws") as ws:
+                    await ws.send_str("secure")
+                    out["ws"] = await ws.receive_str()
+                    out["tls"] = ws.get_extra_info("ssl_object") is not None
+            # A client that does not trust the CA is refused.
+            async with aiohttp.ClientSession(url) as session:
+                try:
+                    await session.get("/echo", params={"i": "0"})
+                except aiohttp.ClientConnectorCertificateError as exc:
+                    out["untrusted"] = exc.certificate_error.verify_message
+        return out
+
+    out = run(main)
+    assert out["echo"] == [{"i": i, "method": "GET"} for i in range(10)]
+    assert out["released"] is True
+    assert out["download"] == 40 * 50000
+    assert out["ws"] == "SECURE"
+    assert out["tls"] is True
+    assert out["untrusted"] == "unable to get local issuer certificate"
