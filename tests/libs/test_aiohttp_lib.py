@@ -19,7 +19,7 @@ import pytest
 
 import nursery
 
-from conftest import gather_all, require
+from libs_harness import gather_all, require
 
 aiohttp = require("aiohttp")
 from aiohttp import web  # noqa: E402

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import gather_all, require
+from libs_harness import gather_all, require
 
 aiosqlite = require("aiosqlite")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import require
+from libs_harness import require
 
 anyio = require("anyio")
 

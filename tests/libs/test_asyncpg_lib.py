@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Postgres, gather_all, require
+from libs_harness import Postgres, gather_all, require
 
 asyncpg = require("asyncpg")
 

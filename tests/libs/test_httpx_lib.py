@@ -20,7 +20,7 @@ import pytest
 
 import nursery
 
-from conftest import gather_all, require
+from libs_harness import gather_all, require
 
 httpx = require("httpx")
 

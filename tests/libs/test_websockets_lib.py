@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import gather_all, require
+from libs_harness import gather_all, require
 
 websockets = require("websockets")
 from websockets.asyncio.client import connect  # noqa: E402
