@@ -87,7 +87,7 @@ class SubprocessSignalMixin:
             self, protocol, args, shell, stdin, stdout, stderr, bufsize, waiter=waiter, extra=extra, **kwargs
         )
         self._kernel_run.spawn_detached(
-            self._watch_child(transport), name=f"compat child watcher (pid {transport.get_pid()})"
+            self._watch_child(transport, transport._proc), name=f"compat child watcher (pid {transport.get_pid()})"
         )
         try:
             await waiter
@@ -101,12 +101,21 @@ class SubprocessSignalMixin:
             raise
         return transport
 
-    async def _watch_child(self, transport: Any) -> None:
+    async def _watch_child(self, transport: Any, popen: Any) -> None:
         # Belongs to the run, not to the task that started the child: it
         # outlives that task, and is cancelled only when the run shuts down
         # (the child is then left running, as asyncio leaves it when its
         # loop closes).
-        returncode = await lowlevel.wait_child_exited(transport._proc)
+        try:
+            returncode = await lowlevel.wait_child_exited(popen)
+        except Exception as exc:
+            # Not expected (waiting for our own child), but an error here
+            # must not crash the whole run: the loop's handler reports it.
+            if not self.is_closed():  # type: ignore[attr-defined]
+                self.call_exception_handler(  # type: ignore[attr-defined]
+                    {"message": f"waiting for child process {popen.pid} failed", "exception": exc, "transport": transport}
+                )
+            return
         if self.is_closed():  # type: ignore[attr-defined]
             return
         # Reported in a callback, as asyncio's child watchers do (they post
