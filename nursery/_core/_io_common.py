@@ -1,5 +1,13 @@
-"""What every I/O backend shares: the per-fd waiter record and the parking
-of a task until its fd is ready."""
+"""What every I/O backend shares: the per-fd waiter record, the parking of a
+task until its fd is ready, and the readiness callbacks of event loops built
+on the kernel.
+
+An fd and direction (read or write) is watched either by one task
+(``wait_readable``/``wait_writable``: woken once, then the interest is
+dropped) or by one *callback handle* (``add_reader``/``add_writer``: put
+into the ready queue every time the fd is found ready, until removed), never
+both: the second one to ask gets :exc:`BusyResourceError`. Different fds, or
+the two directions of one fd, mix freely."""
 
 from __future__ import annotations
 
@@ -30,14 +38,16 @@ def fd_of(fd_or_sock: Any) -> int:
 
 
 class Waiters:
-    """The tasks waiting on one fd, and the interest registered for them
-    with the OS (backend-specific)."""
+    """The tasks waiting on one fd and the callback handles watching it, and
+    the interest registered for them with the OS (backend-specific)."""
 
-    __slots__ = ("read_task", "write_task", "registered", "fd", "manager")
+    __slots__ = ("read_task", "write_task", "read_handle", "write_handle", "registered", "fd", "manager")
 
     def __init__(self, manager: IOManagerBase, fd: int) -> None:
         self.read_task = None
         self.write_task = None
+        self.read_handle = None
+        self.write_handle = None
         self.registered = 0
         self.fd = fd
         self.manager = manager
@@ -59,6 +69,29 @@ class Waiters:
 _ABORT_SUCCEEDED = Abort.SUCCEEDED
 
 
+def _idle(waiters: Waiters) -> bool:
+    return (
+        waiters.read_task is None
+        and waiters.write_task is None
+        and waiters.read_handle is None
+        and waiters.write_handle is None
+    )
+
+
+def _busy(fd: int, held_by_callback: bool, what: str, asked_by_callback: bool = False) -> BusyResourceError:
+    if held_by_callback:
+        kind = "reader" if what == "readable" else "writer"
+        return BusyResourceError(
+            f"a callback already watches fd {fd} for becoming {what} (an event loop's "
+            f"add_{kind}()); a task cannot also wait for it"
+        )
+    if asked_by_callback:
+        return BusyResourceError(
+            f"a task is already waiting for fd {fd} to become {what}; a callback cannot also watch it"
+        )
+    return BusyResourceError(f"another task is already waiting for fd {fd} to become {what}")
+
+
 class IOManagerBase:
     """Backends implement ``_update(fd, waiters)`` (make the OS interest match
     the waiters, and drop the fd from ``_waiters`` once nobody waits),
@@ -68,14 +101,14 @@ class IOManagerBase:
     def __init__(self, runner, wakeup) -> None:
         self._runner = runner
         self._wakeup = wakeup
-        # Only fds that some task waits on: the run loop reads "is anyone
-        # waiting for I/O" as the truth of this dict.
+        # Only fds that some task waits on or some callback watches: the run
+        # loop reads "is anyone waiting for I/O" as the truth of this dict.
         self._waiters: dict[int, Waiters] = {}
 
     @property
     def busy(self) -> bool:
-        """Whether any task waits on an fd, so that the run loop must poll even
-        while other tasks are ready."""
+        """Whether any task waits on an fd or any callback watches one, so
+        that the run loop must poll even while other tasks are ready."""
         return bool(self._waiters)
 
     def wakeup_threadsafe(self) -> None:
@@ -102,8 +135,8 @@ class IOManagerBase:
         waiters = self._waiters.get(fd)
         if waiters is None:
             waiters = self._waiters[fd] = Waiters(self, fd)
-        elif waiters.read_task is not None:
-            raise BusyResourceError(f"another task is already waiting for fd {fd} to become readable")
+        elif waiters.read_task is not None or waiters.read_handle is not None:
+            raise _busy(fd, waiters.read_task is None, "readable")
         waiters.read_task = self._runner.current_task
         self._update(fd, waiters)
         yield waiters.abort_read
@@ -122,16 +155,90 @@ class IOManagerBase:
         waiters = self._waiters.get(fd)
         if waiters is None:
             waiters = self._waiters[fd] = Waiters(self, fd)
-        elif waiters.write_task is not None:
-            raise BusyResourceError(f"another task is already waiting for fd {fd} to become writable")
+        elif waiters.write_task is not None or waiters.write_handle is not None:
+            raise _busy(fd, waiters.write_task is None, "writable")
         waiters.write_task = self._runner.current_task
         self._update(fd, waiters)
         yield waiters.abort_write
+
+    # ------------------------------------------------------------------
+    # callbacks (KernelRun.add_reader & co.)
+
+    def set_handle(self, fd: int, writing: bool, handle: Any) -> Any:
+        """Make *handle* the fd's reader (writer) callback; returns the one
+        it replaces, or None."""
+        if fd.__class__ is not int:
+            fd = fd_of(fd)
+        elif fd < 0:
+            fd_of(fd)
+        waiters = self._waiters.get(fd)
+        if waiters is None:
+            waiters = self._waiters[fd] = Waiters(self, fd)
+        if writing:
+            if waiters.write_task is not None:
+                raise _busy(fd, False, "writable", True)
+            previous = waiters.write_handle
+            waiters.write_handle = handle
+        else:
+            if waiters.read_task is not None:
+                raise _busy(fd, False, "readable", True)
+            previous = waiters.read_handle
+            waiters.read_handle = handle
+        if previous is None:
+            # The OS interest changes only when a direction is added: a
+            # replaced callback keeps its predecessor's registration.
+            try:
+                self._update(fd, waiters)
+            except BaseException:
+                # The OS refused the fd (closed, or a regular file that
+                # cannot be polled): nothing is registered.
+                if writing:
+                    waiters.write_handle = None
+                else:
+                    waiters.read_handle = None
+                if self._waiters.get(fd) is waiters and _idle(waiters):
+                    del self._waiters[fd]
+                raise
+        return previous
+
+    def clear_handle(self, fd: int, writing: bool) -> Any:
+        """Forget the fd's reader (writer) callback; returns it, or None if
+        there was none."""
+        if fd.__class__ is not int:
+            fd = fd_of(fd)
+        waiters = self._waiters.get(fd)
+        if waiters is None:
+            return None
+        if writing:
+            handle = waiters.write_handle
+            waiters.write_handle = None
+        else:
+            handle = waiters.read_handle
+            waiters.read_handle = None
+        if handle is not None:
+            self._update(fd, waiters)
+        return handle
+
+    def get_handles(self, fd: int) -> tuple[Any, Any]:
+        waiters = self._waiters.get(fd)
+        if waiters is None:
+            return None, None
+        return waiters.read_handle, waiters.write_handle
+
+    def handles(self) -> dict[int, tuple[Any, Any]]:
+        return {
+            fd: (w.read_handle, w.write_handle)
+            for fd, w in self._waiters.items()
+            if w.read_handle is not None or w.write_handle is not None
+        }
 
     def notify_closing(self, fd_or_sock: Any) -> None:
         fd = fd_of(fd_or_sock)
         waiters = self._waiters.get(fd)
         if waiters is not None:
+            # Callbacks watching the fd are forgotten (never called again):
+            # the fd they watch is going away.
+            waiters.read_handle = waiters.write_handle = None
             for attr in ("read_task", "write_task"):
                 task = getattr(waiters, attr)
                 if task is not None:
@@ -144,22 +251,46 @@ class IOManagerBase:
         waiters = self._waiters.get(fd)
         if waiters is None:
             return
+        changed = False
         if readable:
+            handle = waiters.read_handle
+            if handle is not None:
+                if handle._cancelled:
+                    # Cancelled by its owner without removing it: drop it
+                    # now (asyncio's selector loop does the same).
+                    waiters.read_handle = None
+                    changed = True
+                else:
+                    self._runner.ready.append(handle)
             task = waiters.read_task
             if task is not None:
                 waiters.read_task = None
                 self._runner.reschedule(task)
+                changed = True
         if writable:
+            handle = waiters.write_handle
+            if handle is not None:
+                if handle._cancelled:
+                    waiters.write_handle = None
+                    changed = True
+                else:
+                    self._runner.ready.append(handle)
             task = waiters.write_task
             if task is not None:
                 waiters.write_task = None
                 self._runner.reschedule(task)
-        self._update(fd, waiters)
+                changed = True
+        if changed:
+            self._update(fd, waiters)
 
     def statistics(self) -> dict[str, int]:
-        readers = sum(1 for w in self._waiters.values() if w.read_task is not None)
-        writers = sum(1 for w in self._waiters.values() if w.write_task is not None)
-        return {"tasks_waiting_read": readers, "tasks_waiting_write": writers}
+        values = self._waiters.values()
+        return {
+            "tasks_waiting_read": sum(1 for w in values if w.read_task is not None),
+            "tasks_waiting_write": sum(1 for w in values if w.write_task is not None),
+            "reader_callbacks": sum(1 for w in values if w.read_handle is not None),
+            "writer_callbacks": sum(1 for w in values if w.write_handle is not None),
+        }
 
 
 def make_io_manager(runner, wakeup):

@@ -23,7 +23,12 @@ class KqueueIOManager(IOManagerBase):
         self._kqueue.control([select.kevent(fd, filt, flags)], 0)
 
     def _update(self, fd: int, waiters) -> None:
-        wanted = (1 if waiters.read_task is not None else 0) | (2 if waiters.write_task is not None else 0)
+        # Filters stay added (level-triggered) while a task or callback
+        # wants the direction; a callback is queued at every poll that finds
+        # its fd ready, a task is woken once (and its filter deleted).
+        read = waiters.read_task is not None or waiters.read_handle is not None
+        write = waiters.write_task is not None or waiters.write_handle is not None
+        wanted = (1 if read else 0) | (2 if write else 0)
         for bit, filt in ((1, select.KQ_FILTER_READ), (2, select.KQ_FILTER_WRITE)):
             if wanted & bit and not waiters.registered & bit:
                 self._control(fd, filt, select.KQ_EV_ADD)

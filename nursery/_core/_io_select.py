@@ -6,21 +6,21 @@ from __future__ import annotations
 import select
 from math import inf
 
-from ._io_common import IOManagerBase
+from ._io_common import IOManagerBase, _idle
 
 
 class SelectIOManager(IOManagerBase):
     def _update(self, fd: int, waiters) -> None:
-        if waiters.read_task is None and waiters.write_task is None:
+        if _idle(waiters):
             self._waiters.pop(fd, None)
 
     def get_events(self, timeout: float):
         readers = [self._wakeup.fd]
         writers = []
         for fd, waiters in self._waiters.items():
-            if waiters.read_task is not None:
+            if waiters.read_task is not None or waiters.read_handle is not None:
                 readers.append(fd)
-            if waiters.write_task is not None:
+            if waiters.write_task is not None or waiters.write_handle is not None:
                 writers.append(fd)
         try:
             r, w, x = select.select(readers, writers, readers + writers, None if timeout == inf else timeout)

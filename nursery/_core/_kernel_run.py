@@ -72,6 +72,58 @@ class KernelRun:
         has finished."""
         self._runner.run_sync_soon_threadsafe(fn, args)
 
+    # ------------------------------------------------------------------
+    # fd readiness callbacks
+
+    def add_reader(self, fd: int, handle: Any) -> Any:
+        """Watch *fd* (an int, or anything with ``fileno()``) for becoming
+        readable: every turn of the run loop that finds it readable (data,
+        end of file, an error, a connection to accept) appends *handle* to
+        the ready queue, until :meth:`remove_reader`. Level-triggered, as
+        asyncio's selector loop: a handle that leaves the fd readable is due
+        again at the next turn.
+
+        *handle* is a ready item (see the class docstring) with a
+        ``_cancelled`` attribute: a handle found cancelled when its fd is
+        ready is removed instead of queued. Returns the handle this one
+        replaces (the fd keeps its registration), or None.
+
+        An fd and direction is watched by one callback or waited on by one
+        task (:func:`wait_readable`), not both: :exc:`nursery.BusyResourceError`
+        if a task waits for *fd* to become readable. :exc:`OSError` if the
+        OS cannot watch *fd* (closed, or a regular file); nothing is
+        registered then. While any callback is registered the run polls for
+        I/O at every turn, as it does while a task waits for an fd.
+        :func:`notify_closing` forgets the fd's callbacks (without calling
+        them). Not thread-safe."""
+        return self._runner.io.set_handle(fd, False, handle)
+
+    def add_writer(self, fd: int, handle: Any) -> Any:
+        """As :meth:`add_reader`, for *fd* becoming writable (or having an
+        error)."""
+        return self._runner.io.set_handle(fd, True, handle)
+
+    def remove_reader(self, fd: int) -> Any:
+        """Stop watching *fd* for readability. Returns the handle that was
+        registered (so a false value means there was none); it may still be
+        in the ready queue from the current turn: cancel it to keep it from
+        running."""
+        return self._runner.io.clear_handle(fd, False)
+
+    def remove_writer(self, fd: int) -> Any:
+        """As :meth:`remove_reader`, for the writer callback."""
+        return self._runner.io.clear_handle(fd, True)
+
+    def fd_callbacks(self, fd: int) -> tuple[Any, Any]:
+        """The ``(reader, writer)`` handles registered for the int *fd* (None
+        for a direction without one)."""
+        return self._runner.io.get_handles(fd)
+
+    def all_fd_callbacks(self) -> dict[int, tuple[Any, Any]]:
+        """Every fd with a callback, mapped to its ``(reader, writer)``
+        handles (a new dict: a snapshot)."""
+        return self._runner.io.handles()
+
     @property
     def ready_queue(self) -> Any:
         """The ready queue itself (a deque of tasks and ready items), for
@@ -110,7 +162,10 @@ class KernelRun:
         *task*, if given, is an instance of a subclass of :class:`Task` made
         with ``cls.__new__(cls)``: the kernel initializes its Task part and
         runs it. Its ``_exited(value, error)`` decides what becomes of the
-        outcome; an error it lets through crashes the run."""
+        outcome; an error it lets through crashes the run.
+
+        *name* may be an int *n*, which names the task ``"Task-<n>"`` (asyncio's
+        default names), formatted only when the name is first read."""
         runner = self._runner
         nursery = runner.system_nursery
         if nursery is None or nursery._closed:

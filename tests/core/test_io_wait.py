@@ -95,10 +95,10 @@ async def test_wait_readable_wakes_on_data(backend, sockpair):
         n.start_soon(reader)
         await wait_all_tasks_blocked()
         assert log == []
-        assert lowlevel.current_statistics().io_statistics == {"tasks_waiting_read": 1, "tasks_waiting_write": 0}
+        assert lowlevel.current_statistics().io_statistics == {"tasks_waiting_read": 1, "tasks_waiting_write": 0, "reader_callbacks": 0, "writer_callbacks": 0}
         b.send(b"ping")
     assert log == [b"ping"]
-    assert lowlevel.current_statistics().io_statistics == {"tasks_waiting_read": 0, "tasks_waiting_write": 0}
+    assert lowlevel.current_statistics().io_statistics == {"tasks_waiting_read": 0, "tasks_waiting_write": 0, "reader_callbacks": 0, "writer_callbacks": 0}
 
 
 async def test_wait_readable_accepts_a_raw_fd(backend, sockpair):
@@ -145,7 +145,7 @@ async def test_wait_writable_blocks_until_buffer_drains(backend, sockpair):
         n.start_soon(writer)
         await wait_all_tasks_blocked()
         assert log == []
-        assert lowlevel.current_statistics().io_statistics == {"tasks_waiting_read": 0, "tasks_waiting_write": 1}
+        assert lowlevel.current_statistics().io_statistics == {"tasks_waiting_read": 0, "tasks_waiting_write": 1, "reader_callbacks": 0, "writer_callbacks": 0}
         _drain(b)
     assert log == ["writable"]
 
@@ -167,11 +167,11 @@ async def test_reader_and_writer_on_the_same_fd(backend, sockpair):
         n.start_soon(reader)
         n.start_soon(writer)
         await wait_all_tasks_blocked()
-        assert lowlevel.current_statistics().io_statistics == {"tasks_waiting_read": 1, "tasks_waiting_write": 1}
+        assert lowlevel.current_statistics().io_statistics == {"tasks_waiting_read": 1, "tasks_waiting_write": 1, "reader_callbacks": 0, "writer_callbacks": 0}
         b.send(b"r")
         await wait_all_tasks_blocked()
         assert log == [("read", b"r")]
-        assert lowlevel.current_statistics().io_statistics == {"tasks_waiting_read": 0, "tasks_waiting_write": 1}
+        assert lowlevel.current_statistics().io_statistics == {"tasks_waiting_read": 0, "tasks_waiting_write": 1, "reader_callbacks": 0, "writer_callbacks": 0}
         _drain(b)
     assert log == [("read", b"r"), "write"]
 
@@ -219,7 +219,7 @@ async def test_notify_closing_raises_closed_resource_error_in_waiters(backend, s
         n.start_soon(wait, "writable")
         await wait_all_tasks_blocked()
         _io().notify_closing(a)
-        assert lowlevel.current_statistics().io_statistics == {"tasks_waiting_read": 0, "tasks_waiting_write": 0}
+        assert lowlevel.current_statistics().io_statistics == {"tasks_waiting_read": 0, "tasks_waiting_write": 0, "reader_callbacks": 0, "writer_callbacks": 0}
     assert sorted(errors) == [
         ("readable", "another task closed this fd"),
         ("writable", "another task closed this fd"),
@@ -268,7 +268,7 @@ async def test_cancelled_waiter_is_unregistered(backend, sockpair):
         await wait_all_tasks_blocked()
         n.cancel_scope.cancel()
     assert log == ["cancelled"]
-    assert lowlevel.current_statistics().io_statistics == {"tasks_waiting_read": 0, "tasks_waiting_write": 0}
+    assert lowlevel.current_statistics().io_statistics == {"tasks_waiting_read": 0, "tasks_waiting_write": 0, "reader_callbacks": 0, "writer_callbacks": 0}
     assert _io()._waiters == {}
     # Another task may now wait on the same fd, and data wakes it.
     async with nursery.open_nursery() as n:

@@ -905,7 +905,7 @@ async def test_statistics_counts_tasks(mock_clock):
     assert stats.callbacks_ready == 0
     assert stats.seconds_to_next_deadline == math.inf
     assert stats.run_sync_soon_queue_size == 0
-    assert stats.io_statistics == {"tasks_waiting_read": 0, "tasks_waiting_write": 0}
+    assert stats.io_statistics == {"tasks_waiting_read": 0, "tasks_waiting_write": 0, "reader_callbacks": 0, "writer_callbacks": 0}
 
     async with nursery.open_nursery() as n:
         for delay in (5, 7, 9):
