@@ -19,6 +19,8 @@ WORKLOADS = (
     "to_thread",
     "echo_tcp",
     "echo_bulk",
+    "echo_proto",
+    "aiohttp",
     "memory",
 )
 
@@ -45,6 +47,8 @@ SIZES = {
     "to_thread": 2_000,
     "echo_tcp": 200,
     "echo_bulk": 1024,
+    "echo_proto": 200,
+    "aiohttp": 10_000,
     "memory": 10_000,
 }
 SIZE_UNITS = {
@@ -59,6 +63,11 @@ SIZE_UNITS = {
     "to_thread": "sequential calls of a no-op function in a worker thread",
     "echo_tcp": "1 KiB messages echoed over loopback TCP to each of 50 concurrent clients",
     "echo_bulk": "64 KiB chunks sent through one loopback TCP echo connection",
+    "echo_proto": "1 KiB messages echoed to each of 50 concurrent clients, asyncio.Protocol on both ends",
+    "aiohttp": (
+        "requests served by an aiohttp hello-world server, loaded over loopback by wrk "
+        "(or bench.loadgen) in another process with 50 keep-alive connections; the server's times"
+    ),
     "memory": "live tasks blocked on an event",
 }
 
@@ -68,4 +77,5 @@ REPS = 5
 
 #: --quick: sizes and repetitions small enough for a smoke test.
 QUICK_SIZES = {name: max(10, size // 100) for name, size in SIZES.items()}
+QUICK_SIZES["aiohttp"] = 1000  # 100 requests would mostly measure the 50 connections' set-up
 QUICK_REPS = 1

@@ -14,6 +14,16 @@ TIME_KEYS = ("cpu", "wall")
 COMPAT_TARGETS = {"compat-loop": 0.9, "compat": 1.0}
 COMPAT_WORKLOADS = ("spawn", "switch", "pingpong", "lock", "timeouts", "gather")
 
+#: The I/O targets (issue 6): stock asyncio networking code on compat's loop
+#: (and, for streams, with ``asyncio`` bound to the compat module) at least
+#: as fast as on stock asyncio.  The aiohttp target is on requests per
+#: second, so its ratio is taken from wall time (HTTP_WORKLOAD).
+COMPAT_IO_TARGETS = {"compat-loop": 1.0, "compat": 1.0}
+COMPAT_IO_WORKLOADS = ("echo_tcp", "echo_bulk", "echo_proto", "aiohttp")
+
+#: The workload measured in requests per second: size / median wall time.
+HTTP_WORKLOAD = "aiohttp"
+
 
 def summarize(data):
     """Add medians, nursery's ratios to each peer and everyone's ratio to asyncio.
@@ -31,6 +41,10 @@ def summarize(data):
         headline = {impl: cell[f"median_{key}"] for impl, cell in cells.items() if cell["status"] == "ok"}
         data.setdefault("ratios", {})[workload] = _ratios(headline, "nursery", to_base=False)
         data.setdefault("vs_asyncio", {})[workload] = _ratios(headline, "asyncio", to_base=True)
+        if workload == HTTP_WORKLOAD:
+            size = data["sizes"][workload]
+            data["rps"] = {impl: size / c["median_wall"] for impl, c in cells.items() if c["status"] == "ok"}
+            data["rps_vs_asyncio"] = _ratios({impl: 1 / r for impl, r in data["rps"].items()}, "asyncio", to_base=True)
     return data
 
 
@@ -108,7 +122,26 @@ def markdown(data):
     )
     compat = [impl for impl in COMPAT_TARGETS if impl in impls]
     if compat and "asyncio" in impls:
-        lines += _compat_table(data, [w for w in COMPAT_WORKLOADS if w in workloads], compat)
+        lines += _compat_table(
+            "nursery.compat relative to stock asyncio (asyncio ÷ implementation)",
+            data,
+            [w for w in COMPAT_WORKLOADS if w in workloads],
+            COMPAT_TARGETS,
+            compat,
+        )
+        io = [w for w in COMPAT_IO_WORKLOADS if w in workloads]
+        if io:
+            lines += _compat_table(
+                "nursery.compat on asyncio networking code, relative to stock asyncio "
+                f"(asyncio ÷ implementation; {HTTP_WORKLOAD}: requests per second ÷ asyncio's)",
+                data,
+                io,
+                COMPAT_IO_TARGETS,
+                compat,
+                reference=[impl for impl in ("uvloop", "rloop") if impl in impls],
+            )
+    if data.get("rps"):
+        lines += _rps_table(data, impls)
     if timed:
         wall_ms = value("median_wall", 1000, "{:.1f}")
         lines += _table(
@@ -132,21 +165,55 @@ def markdown(data):
     return "\n".join(lines)
 
 
-def _compat_table(data, workloads, impls):
-    """nursery.compat's ratios to stock asyncio, against the targets."""
-    header = ["workload", *(f"{impl} (target ≥ {COMPAT_TARGETS[impl]:.1f}×)" for impl in impls)]
-    lines = [
-        "## nursery.compat relative to stock asyncio (asyncio ÷ implementation)",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
+def _compat_table(title, data, workloads, targets, impls, reference=()):
+    """nursery.compat's ratios to stock asyncio, against the targets; reference columns (uvloop) for scale."""
+    header = ["workload", *(f"{impl} (target ≥ {targets[impl]:.1f}×)" for impl in impls), *reference]
+    lines = [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for w in workloads:
         row = [f"{w} ({data['sizes'][w]:,})"]
-        for impl in impls:
-            r = data["vs_asyncio"][w].get(impl)
-            row.append("–" if r is None else f"{r:.2f}×" + ("" if r >= COMPAT_TARGETS[impl] else " (below)"))
+        for impl in (*impls, *reference):
+            r = _vs_asyncio(data, w, impl)
+            cell = data["results"][w][impl]
+            if r is None:
+                row.append("–" if cell["status"] == "ok" else cell["status"])
+            elif impl in targets:
+                row.append(f"{r:.2f}×" + ("" if r >= targets[impl] else " (below)"))
+            else:
+                row.append(f"{r:.2f}×")
         lines.append("| " + " | ".join(row) + " |")
+    return lines + [""]
+
+
+def _vs_asyncio(data, workload, impl):
+    """impl's ratio to asyncio on workload: requests per second for the HTTP one, CPU time otherwise."""
+    if workload == HTTP_WORKLOAD:
+        return data.get("rps_vs_asyncio", {}).get(impl)
+    return data["vs_asyncio"][workload].get(impl)
+
+
+def _rps_table(data, impls):
+    """The HTTP workload in its own units: requests per second and server CPU per request."""
+    cells = data["results"][HTTP_WORKLOAD]
+    size = data["sizes"][HTTP_WORKLOAD]
+    lines = [
+        f"## {HTTP_WORKLOAD}: requests per second (median wall time for {size:,} requests) "
+        f"and server CPU per request; load: {data.get('loadgen') or 'unknown'}",
+        "",
+        "| implementation | requests/s | ÷ asyncio | server CPU µs/request | CPU ÷ asyncio |",
+        "|---|---|---|---|---|",
+    ]
+    for impl in impls:
+        cell = cells[impl]
+        if cell["status"] != "ok":
+            lines.append(f"| {impl} | {cell['status']} | – | – | – |")
+            continue
+        rps = data["rps"][impl]
+        r = data["rps_vs_asyncio"].get(impl)
+        c = data["vs_asyncio"][HTTP_WORKLOAD].get(impl)
+        lines.append(
+            f"| {impl} | {rps:,.0f} | {'–' if r is None else f'{r:.2f}×'} | "
+            f"{cell['median_cpu'] / size * 1e6:.1f} | {'–' if c is None else f'{c:.2f}×'} |"
+        )
     return lines + [""]
 
 

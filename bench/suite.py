@@ -11,11 +11,12 @@ import datetime
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from bench import IMPLS, QUICK_REPS, QUICK_SIZES, REPS, SIZES, WORKLOADS, report
+from bench import IMPLS, QUICK_REPS, QUICK_SIZES, REPS, SIZES, WORKLOADS, loadgen, report
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -31,6 +32,9 @@ def parse_args(argv):
         "--quick",
         action="store_true",
         help="1 round, tiny sizes: a smoke test; writes bench/results/raw/quick.* and leaves the published results alone",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300, help="seconds a worker may take before it is failed (default 300)"
     )
     parser.add_argument("--no-plot", action="store_true", help="don't draw the plot")
     parser.add_argument("--output", type=Path, help="write results here instead of bench/results/")
@@ -55,24 +59,31 @@ def _subset(parser, what, text, known):
 def call_worker(impl, *args, timeout):
     """Run one worker process and return its JSON verdict."""
     command = [sys.executable, "-m", "bench.worker", impl, *map(str, args)]
+    # A session of its own, so that a worker that times out is killed with
+    # whatever it started (the aiohttp workload's load generator).
+    worker = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
-        done = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        stdout, stderr = worker.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"status": "error", "error": f"worker timed out after {timeout} s"}
-    lines = done.stdout.strip().splitlines()
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.communicate()
+        return {"status": "error", "error": f"worker timed out after {timeout:g} s"}
+    lines = stdout.strip().splitlines()
     try:
         return json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
-        stderr = done.stderr.strip().splitlines()
+        stderr = stderr.strip().splitlines()
         last = stderr[-1] if stderr else "no output"
-        return {"status": "error", "error": f"worker exited with code {done.returncode}: {last}"}
+        return {"status": "error", "error": f"worker exited with code {worker.returncode}: {last}"}
 
 
 def run_suite(args, log=print):
     """Probe each implementation, then measure every runnable cell over the rounds; return the raw data."""
     sizes = QUICK_SIZES if args.quick else SIZES
     reps = QUICK_REPS if args.quick else REPS
-    timeout = 60 if args.quick else 600
+    timeout = min(args.timeout, 60) if args.quick else args.timeout
 
     impls = {impl: call_worker(impl, "--probe", timeout=timeout) for impl in args.impls}
     for impl, probe in impls.items():
@@ -122,6 +133,7 @@ def run_suite(args, log=print):
         "reps": reps,
         "quick": args.quick,
         "sizes": {w: sizes[w] for w in args.workloads},
+        "loadgen": loadgen.describe() if "aiohttp" in args.workloads else None,
         "impls": {impl: impls[impl] for impl in args.impls},
         "results": cells,
     }
