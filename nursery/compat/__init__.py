@@ -29,6 +29,8 @@ from ._as_completed import as_completed
 from ._gather import gather
 from ._shield import shield
 from ._sleep import sleep
+from ._streams import *  # noqa: F403
+from ._streams import __all__ as _streams_all
 from ._subprocess import create_subprocess_exec, create_subprocess_shell
 from . import subprocess  # asyncio.subprocess.PIPE, ...
 from ._taskgroup import TaskGroup
@@ -58,6 +60,7 @@ __all__ += ["LifoQueue", "PriorityQueue", "Queue"]
 __all__ += _exceptions_all
 __all__ += ["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION", "TaskGroup", "Timeout", "as_completed", "gather"]
 __all__ += ["shield", "sleep", "timeout", "timeout_at", "wait", "wait_for"]
+__all__ += _streams_all
 __all__ += ["create_subprocess_exec", "create_subprocess_shell"]
 
 from .._public import claim_public_names  # noqa: E402
