@@ -162,10 +162,7 @@ class KernelRun:
         *task*, if given, is an instance of a subclass of :class:`Task` made
         with ``cls.__new__(cls)``: the kernel initializes its Task part and
         runs it. Its ``_exited(value, error)`` decides what becomes of the
-        outcome; an error it lets through crashes the run.
-
-        *name* may be an int *n*, which names the task ``"Task-<n>"`` (asyncio's
-        default names), formatted only when the name is first read."""
+        outcome; an error it lets through crashes the run."""
         runner = self._runner
         nursery = runner.system_nursery
         if nursery is None or nursery._closed:

@@ -203,10 +203,14 @@ class Nursery:
         self._cancel_scope.cancel()
 
     def _child_finished(self, task, exc: BaseException | None) -> None:
-        del self._children[task]
+        children = self._children
+        del children[task]
         if exc is not None:
             self._add_exc(exc)
-        self._check_closed()
+        # (Tested here first: while siblings run, as in the system nursery
+        # of a compat loop with many tasks, closing is out of the question.)
+        if not children:
+            self._check_closed()
 
     def _check_closed(self) -> None:
         if not self._body_running and not self._children and not self._pending_starts:

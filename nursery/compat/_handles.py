@@ -70,25 +70,22 @@ def _run_handle_debug(handle: Any, loop: Any) -> None:
     handle = None  # (see _run_handle)
 
 
-def _init_handle(handle: Any, callback: Any, args: Any, loop: Any, context: Any) -> None:
-    # asyncio.Handle's fields, set without its constructor's method calls
-    # (loop.get_debug()); hot path: every call_soon.
-    handle._context = copy_context() if context is None else context
-    handle._loop = loop
-    handle._callback = callback
-    handle._args = args
-    handle._cancelled = False
-    handle._repr = None
-    handle._source_traceback = format_helpers.extract_stack(sys._getframe(2)) if loop._debug else None
-
-
 class Handle(asyncio.Handle):
     """The handle ``call_soon`` returns (an :class:`asyncio.Handle`)."""
 
     __slots__ = ()
 
     def __init__(self, callback: Any, args: Any, loop: Any, context: Any = None) -> None:
-        _init_handle(self, callback, args, loop, context)
+        # asyncio.Handle's fields, set without its constructor's method
+        # calls (loop.get_debug()); hot path: every call_soon and every
+        # done-callback of a task (benchmarks spawn, gather).
+        self._context = copy_context() if context is None else context
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = format_helpers.extract_stack(sys._getframe(1)) if loop._debug else None
 
     _run = _run_handle
 

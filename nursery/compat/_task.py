@@ -32,6 +32,7 @@ __all__ = ["Task"]
 
 # (Bound once: the hot path of every create_task, benchmarks spawn, gather.)
 _register_task = asyncio.tasks._register_task
+_new_object = object.__new__
 
 _PENDING = "PENDING"
 _CANCELLED = "CANCELLED"
@@ -61,12 +62,20 @@ class Task(lowlevel.Task):
         "_exception_tb",
         "_callbacks",
         "_log_traceback",
-        "_cancel_message",
-        "_cancelled_exc",
-        "_source_traceback",
         "_asyncio_future_blocking",
-        "_log_destroy_pending",
+        # For the rarely written fields below (cancel messages, debug-mode
+        # tracebacks): a dict made only if one is written.
+        "__dict__",
     )
+
+    # Hot path (every create_task; benchmarks spawn, gather): fields that
+    # most tasks never change are class-level defaults rather than slots set
+    # per task; _result, _exception, _exception_tb and _log_traceback are
+    # written when the task ends, and read only after that.
+    _cancel_message: Any = None
+    _cancelled_exc: asyncio.CancelledError | None = None
+    _source_traceback: Any = None
+    _log_destroy_pending = True
 
     def __init__(
         self,
@@ -77,10 +86,22 @@ class Task(lowlevel.Task):
         context: contextvars.Context | None = None,
     ) -> None:
         # Only reached when user code writes Task(coro) itself; the loop's
-        # create_task() goes through _start() directly.
+        # create_task() calls new_task() itself.
         if loop is None:
             loop = asyncio.get_event_loop()
-        _start(self, loop, coro, name, context)
+        new_task(loop, coro, name, context, self)
+        if self._source_traceback:
+            del self._source_traceback[-1]  # this frame
+
+    @property
+    def name(self) -> str:
+        """The task's name (``get_name()``)."""
+        name = self._name
+        if name.__class__ is int:
+            # asyncio's default name, formatted when first read: most
+            # names never are (benchmarks spawn, gather).
+            self._name = name = f"Task-{name}"
+        return name
 
     # ------------------------------------------------------------------
     # the Future interface
@@ -118,13 +139,21 @@ class Task(lowlevel.Task):
             return
         if context is None:
             context = contextvars.copy_context()
-        self._callbacks.append((fn, context))
+        callbacks = self._callbacks
+        if callbacks is None:
+            # (Made on first use: many tasks never get a callback.)
+            self._callbacks = [(fn, context)]
+        else:
+            callbacks.append((fn, context))
 
     def remove_done_callback(self, fn: Callable[[Task], Any]) -> int:
-        kept = [(f, ctx) for (f, ctx) in self._callbacks if f != fn]
-        removed = len(self._callbacks) - len(kept)
+        callbacks = self._callbacks
+        if not callbacks:
+            return 0
+        kept = [(f, ctx) for (f, ctx) in callbacks if f != fn]
+        removed = len(callbacks) - len(kept)
         if removed:
-            self._callbacks[:] = kept
+            callbacks[:] = kept
         return removed
 
     def set_result(self, result: Any) -> None:
@@ -243,6 +272,8 @@ class Task(lowlevel.Task):
         # record the outcome as asyncio's Task would, and keep the error out
         # of the kernel's task tree (the loop owns this task).
         if error is None:
+            self._exception = None
+            self._log_traceback = False
             if self._throw_exc is not None:
                 # cancel() arrived during the last step, too late to be
                 # thrown in: asyncio cancels the task anyway.
@@ -252,6 +283,8 @@ class Task(lowlevel.Task):
                 self._result = value
                 self._state = _FINISHED
         elif isinstance(error, asyncio.CancelledError):
+            self._exception = None
+            self._log_traceback = False
             self._cancelled_exc = error
             # The message travels in the exception; like asyncio (whose
             # Future.cancel() without msg runs here), forget the request's.
@@ -262,11 +295,16 @@ class Task(lowlevel.Task):
             self._exception_tb = error.__traceback__
             self._state = _FINISHED
             self._log_traceback = True
+            # Only now does the task need a finalizer (to report an
+            # exception nobody retrieved): a __del__ on every Task would
+            # cost each task a Python call when it is freed (benchmarks
+            # spawn, gather).
+            self.__class__ = _FailedTask
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 self._loop._interrupt_with(error)
         callbacks = self._callbacks
         if callbacks:
-            self._callbacks = []
+            self._callbacks = None
             loop = self._loop
             if loop._closed or loop._debug:
                 call_soon = loop.call_soon
@@ -281,18 +319,6 @@ class Task(lowlevel.Task):
                     enqueue(_Handle(fn, args, loop, context))
         return None
 
-    def __del__(self) -> None:
-        # (getattr: a Task whose constructor failed has no state.)
-        if getattr(self, "_state", None) == _FINISHED and self._log_traceback:
-            context: dict[str, Any] = {
-                "message": "Task exception was never retrieved",
-                "exception": self._exception,
-                "future": self,
-            }
-            if self._source_traceback:
-                context["source_traceback"] = self._source_traceback
-            self._loop.call_exception_handler(context)
-
     def __repr__(self) -> str:
         info = [self._state.lower()]
         info.append(f"name={self.get_name()!r}")
@@ -303,6 +329,27 @@ class Task(lowlevel.Task):
             else:
                 info.append(f"result={_short_repr(self._result)}")
         return f"<{type(self).__name__} {' '.join(info)}>"
+
+
+class _FailedTask(Task):
+    """A Task that ended with an exception: it reports the exception to the
+    loop's handler when freed, unless someone retrieved it."""
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        if self._log_traceback:
+            context: dict[str, Any] = {
+                "message": "Task exception was never retrieved",
+                "exception": self._exception,
+                "future": self,
+            }
+            if self._source_traceback:
+                context["source_traceback"] = self._source_traceback
+            self._loop.call_exception_handler(context)
+
+
+_FailedTask.__name__ = _FailedTask.__qualname__ = "Task"
 
 
 def _is_running(task: Task) -> bool:
@@ -318,35 +365,29 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _start(task: Task, loop: Any, coro: Any, name: object, context: contextvars.Context | None) -> Task:
-    """Initialize *task* (made with ``Task.__new__``) and start it on *loop*'s
-    kernel run."""
+def new_task(
+    loop: Any, coro: Any, name: object = None, context: contextvars.Context | None = None, task: Task | None = None
+) -> Task:
+    """What ``loop.create_task`` does when there is no task factory: start
+    *coro* in a new Task on *loop*'s kernel run (in *task*, made with
+    ``Task.__new__``, if given)."""
+    if task is None:
+        task = _new_object(Task)
     if coro.__class__ is not _CoroutineType and not coroutines.iscoroutine(coro):
         # (The message and the type are asyncio's.)
         raise TypeError(f"a coroutine was expected, got {coro!r}")
     task._loop = loop
     task._state = _PENDING
-    task._result = None
-    task._exception = None
-    task._exception_tb = None
-    task._callbacks = []
-    task._log_traceback = False
-    task._cancel_message = None
-    task._cancelled_exc = None
+    task._callbacks = None
     task._asyncio_future_blocking = False
-    task._log_destroy_pending = True
-    task._source_traceback = None
     if loop._debug:
-        task._source_traceback = traceback.extract_stack(sys._getframe(2))
+        task._source_traceback = traceback.extract_stack(sys._getframe(1))
     if name is None:
-        name = f"Task-{_next_task_number()}"
+        # (Formatted as "Task-<n>" by the name property.)
+        name = _next_task_number()
     elif not isinstance(name, str):
         name = str(name)
     loop._kernel_run.spawn_detached(coro, task=task, name=name, context=context)
     _register_task(task)
     return task
 
-
-def new_task(loop: Any, coro: Any, name: object = None, context: contextvars.Context | None = None) -> Task:
-    """What ``loop.create_task`` does when there is no task factory."""
-    return _start(Task.__new__(Task), loop, coro, name, context)

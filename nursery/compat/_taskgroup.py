@@ -17,9 +17,12 @@ from __future__ import annotations
 import sys
 from asyncio import CancelledError, events
 from asyncio import tasks as _asyncio_tasks
+from contextvars import copy_context
 from typing import Any
 
 from .. import CancelScope, Cancelled
+from ._loop import EventLoop
+from ._task import Task, new_task
 
 __all__ = ["TaskGroup"]
 
@@ -154,10 +157,18 @@ class TaskGroup:
             if _PY313:
                 coro.close()
             raise RuntimeError(f"TaskGroup {self!r} is shutting down")
+        loop = self._loop
+        if loop.__class__ is EventLoop and loop._task_factory is None and not loop._closed:
+            # Hot path (benchmark spawn): what loop.create_task() and
+            # add_done_callback() would do, without the two calls.
+            task = new_task(loop, coro, name, context)
+            task._callbacks = [(self._on_task_done, copy_context())]
+            self._tasks.add(task)
+            return task
         if context is None:
-            task = self._loop.create_task(coro, name=name)
+            task = loop.create_task(coro, name=name)
         else:
-            task = self._loop.create_task(coro, name=name, context=context)
+            task = loop.create_task(coro, name=name, context=context)
         if _PY312 and task.done():
             # (An eager task that finished at once.)
             self._on_task_done(task)
@@ -181,6 +192,10 @@ class TaskGroup:
         fut = self._on_completed_fut
         if fut is not None and not self._tasks and not fut.done():
             fut.set_result(True)
+        if task.__class__ is Task:
+            # A compat Task whose class is still Task did not fail (see
+            # _FailedTask): it returned or was cancelled.
+            return
         if task.cancelled():
             return
         exc = task.exception()
