@@ -95,6 +95,21 @@ class LoopRunner:
         return result
 
 
+def kernel_task_lacks_private_attrs(request: pytest.FixtureRequest, runner: LoopRunner) -> None:
+    """Inside nursery.run, anyio (and so httpx) reads asyncio Task private
+    attributes (``_must_cancel``, ``_fut_waiter``) that the run's plain
+    kernel task does not have: expected to fail there with AttributeError
+    until it does (reported in /work/notes/h5_failures.md #1)."""
+    if runner.flavor == "nursery":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=False,
+                raises=AttributeError,
+                reason="anyio reads Task._must_cancel/_fut_waiter, which nursery.run's plain kernel task lacks",
+            )
+        )
+
+
 async def gather_all(runner: LoopRunner, *aws: Awaitable[Any]) -> list[Any]:
     """Run *aws* concurrently and return their results in order: with a
     nursery inside ``nursery.run``, with asyncio.gather elsewhere."""

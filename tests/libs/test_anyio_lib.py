@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from libs_harness import require
+from libs_harness import kernel_task_lacks_private_attrs, require
 
 anyio = require("anyio")
 
@@ -24,15 +24,7 @@ pytestmark = [pytest.mark.libs, pytest.mark.timeout(60)]
 
 
 def test_task_groups_and_scopes(run_mixed: Any, request: pytest.FixtureRequest) -> None:
-    if run_mixed.flavor == "nursery":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=AttributeError,
-                reason="anyio reads Task._must_cancel/_fut_waiter, which nursery.run's plain kernel task "
-                "lacks (see /work/notes/h5_failures.md #1)",
-            )
-        )
+    kernel_task_lacks_private_attrs(request, run_mixed)
 
     async def main() -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -20,7 +20,7 @@ import pytest
 
 import nursery
 
-from libs_harness import gather_all, require
+from libs_harness import gather_all, kernel_task_lacks_private_attrs, require
 
 httpx = require("httpx")
 
@@ -97,7 +97,8 @@ class HTTPServer:
             await self.server.wait_closed()
 
 
-def test_requests(run_mixed: Any) -> None:
+def test_requests(run_mixed: Any, request: pytest.FixtureRequest) -> None:
+    kernel_task_lacks_private_attrs(request, run_mixed)
     body = bytes(range(256)) * 8192  # 2 MiB
 
     async def main() -> dict[str, Any]:
@@ -136,7 +137,8 @@ def test_requests(run_mixed: Any) -> None:
     assert 1 <= out["connections"] <= 30
 
 
-def test_timeouts_and_cancellation(run_mixed: Any) -> None:
+def test_timeouts_and_cancellation(run_mixed: Any, request: pytest.FixtureRequest) -> None:
+    kernel_task_lacks_private_attrs(request, run_mixed)
     async def main() -> dict[str, Any]:
         out: dict[str, Any] = {}
         server = HTTPServer()
@@ -165,14 +167,14 @@ def test_timeouts_and_cancellation(run_mixed: Any) -> None:
 
             # Task.cancel(msg) on a request in flight: CancelledError with
             # the message, out of httpx unchanged.
-            request = asyncio.ensure_future(client.get("/slow", timeout=5))
+            in_flight = asyncio.ensure_future(client.get("/slow", timeout=5))
             await asyncio.sleep(0.1)
-            request.cancel("enough")
+            in_flight.cancel("enough")
             try:
-                await request
+                await in_flight
             except asyncio.CancelledError as exc:
                 out["cancel_args"] = exc.args
-            out["request_cancelled"] = request.cancelled()
+            out["request_cancelled"] = in_flight.cancelled()
 
             # asyncio.wait_for on a request.
             try:
