@@ -277,7 +277,9 @@ class StreamReaderProtocol(FlowControlMixin, protocols.Protocol):
         if coroutines.iscoroutine(result):
             loop = self._loop
 
-            def handler_done(task: Any) -> None:
+            # (Named as asyncio's: the loop's report of a failing callback
+            # names it.)
+            def callback(task: Any) -> None:
                 if _CLOSE_ON_CANCELLED_HANDLER and task.cancelled():
                     transport.close()
                     return
@@ -295,7 +297,7 @@ class StreamReaderProtocol(FlowControlMixin, protocols.Protocol):
                     transport.close()
 
             self._task = loop.create_task(result)
-            self._task.add_done_callback(handler_done)
+            self._task.add_done_callback(callback)
         self._strong_reader = None
 
     def connection_lost(self, exc: BaseException | None) -> None:
