@@ -20,7 +20,9 @@ There are two kinds of loop object:
 The machinery asyncio keeps at the Python level (exception handlers,
 executors, async generator hooks, debug mode, ``run_until_complete``) is
 stock asyncio's own ``BaseEventLoop``, so it behaves exactly as the running
-interpreter's asyncio does.
+interpreter's asyncio does. So is its I/O: the loop is an
+``asyncio.SelectorEventLoop`` whose selector is the kernel (``_loop_io``),
+so sockets, servers, transports, TLS and pipes are asyncio's own.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from asyncio import base_events, events
+from asyncio import events
 from math import inf
 from typing import Any, Callable
 
 from .. import lowlevel
 from ._handles import Handle, TimerHandle
+from ._loop_io import KernelSelector, KernelSelectorIO
 from ._task import new_task
 
 __all__ = ["EventLoop", "new_event_loop"]
@@ -48,7 +51,7 @@ _set_task_name: Callable[[Any, object], None] = getattr(
 _FOREIGN_FUTURE_WAKER = lowlevel.KernelRun.FOREIGN_FUTURE_WAKER
 
 
-class EventLoop(base_events.BaseEventLoop):
+class EventLoop(KernelSelectorIO, asyncio.SelectorEventLoop):
     """An asyncio event loop running on the nursery kernel.
 
     ``clock`` may be a :class:`nursery.testing.MockClock`: asyncio's timers,
@@ -72,7 +75,9 @@ class EventLoop(base_events.BaseEventLoop):
         #: SystemExit/KeyboardInterrupt raised by a callback or a task, to be
         #: raised from run_forever once the current kernel tick is over.
         self._interrupt: BaseException | None = None
-        super().__init__()
+        # asyncio's selector loop, with a view of the kernel's fd callbacks
+        # for its selector (see _loop_io).
+        super().__init__(KernelSelector(_kernel_run))
         self.time = _kernel_run.time  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------

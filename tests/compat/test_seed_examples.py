@@ -29,16 +29,9 @@ RUNNER = EXAMPLES_DIR / "_runner.py"
 EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.glob("[0-9]*.py"))
 COMPAT_MODES = ("compat-loop", "compat-module")
 
-ISSUE_6 = "streams/subprocess are issue 6"
-
 #: (example, mode) -> why it is expected to fail for now. Each entry is a
 #: strict xfail: when it starts passing, the test says so and the entry goes.
-XFAIL: dict[tuple[str, str], str] = {
-    ("18_streams_echo_client.py", "compat-loop"): ISSUE_6,
-    ("18_streams_echo_client.py", "compat-module"): ISSUE_6,
-    ("24_subprocess.py", "compat-loop"): ISSUE_6,
-    ("24_subprocess.py", "compat-module"): ISSUE_6,
-}
+XFAIL: dict[tuple[str, str], str] = {}
 
 
 #: Examples whose threads do real work: compat runs them on the real clock
