@@ -45,10 +45,6 @@ def _make_class(module: Any, name: str, bases: tuple[type, ...], attrs: dict[str
     setattr(module, name, type(name, bases, attrs))
 
 
-def _drop(module: Any, *names: str) -> None:
-    for name in names:
-        if hasattr(module, name):
-            delattr(module, name)
 
 
 #: The stock-selector twins of a generic class.
@@ -61,10 +57,19 @@ _SELECTOR_TWINS = (
 )
 
 
-def patch_io_module(name: str, module: Any, *, new_loop: Callable[[], Any], stock_new_test_loop: Any) -> None:
+def patch_io_module(name: str, module: Any, *, new_loop: Callable[[], Any], stock_new_test_loop: Any) -> set[str]:
     """Re-point the generic classes of ``module`` at ``new_loop`` (compat's
-    loop factory) and keep the stock-only ones on the stock ``TestLoop``."""
+    loop factory) and keep the stock-only ones on the stock ``TestLoop``.
+
+    Returns the names of the classes not to run (the stock-selector twins).
+    They stay in the module: tests refer to them (``isinstance(self,
+    SubprocessFastWatcherTests)``)."""
     from test.test_asyncio import utils as test_utils
+
+    dropped: set[str] = set()
+
+    def _drop(*names: str) -> None:
+        dropped.update(names)
 
     def factory(self: Any) -> Any:
         return new_loop()
@@ -79,7 +84,7 @@ def patch_io_module(name: str, module: Any, *, new_loop: Callable[[], Any], stoc
             (module.EventLoopTestsMixin, module.SubprocessTestsMixin, test_utils.TestCase),
             {"create_event_loop": factory},
         )
-        _drop(module, *_SELECTOR_TWINS)
+        _drop(*_SELECTOR_TWINS)
     elif name == "test_sock_lowlevel":
         _make_class(
             module,
@@ -87,7 +92,7 @@ def patch_io_module(name: str, module: Any, *, new_loop: Callable[[], Any], stoc
             (module.BaseSockTestsMixin, test_utils.TestCase),
             {"create_event_loop": factory},
         )
-        _drop(module, *_SELECTOR_TWINS)
+        _drop(*_SELECTOR_TWINS)
     elif name == "test_sendfile":
         _make_class(
             module,
@@ -95,7 +100,7 @@ def patch_io_module(name: str, module: Any, *, new_loop: Callable[[], Any], stoc
             (module.SendfileTestsBase, test_utils.TestCase),
             {"create_event_loop": factory},
         )
-        _drop(module, *_SELECTOR_TWINS)
+        _drop(*_SELECTOR_TWINS)
     elif name in ("test_server", "test_buffered_proto", "test_sslproto"):
         # The selector class carries tests of its own (test_server's unix
         # server test): subclass it, swapping the loop factory.
@@ -105,7 +110,7 @@ def patch_io_module(name: str, module: Any, *, new_loop: Callable[[], Any], stoc
             "test_sslproto": "SelectorStartTLSTests",
         }[name]
         _make_class(module, "Compat" + stock.removeprefix("Selector"), (getattr(module, stock),), {"new_loop": factory})
-        _drop(module, stock)
+        _drop(stock)
     elif name == "test_subprocess":
         # SubprocessMixin is generic (its tests use self.loop and the
         # policy). Stock runs it once per child watcher; compat's loop does
@@ -123,7 +128,6 @@ def patch_io_module(name: str, module: Any, *, new_loop: Callable[[], Any], stoc
             {"setUp": setUp},
         )
         _drop(
-            module,
             "SubprocessThreadedWatcherTests",
             "SubprocessMultiLoopWatcherTests",
             "SubprocessSafeWatcherTests",
@@ -142,9 +146,10 @@ def patch_io_module(name: str, module: Any, *, new_loop: Callable[[], Any], stoc
             self.set_event_loop(self.loop)
 
         _make_class(module, "CompatUnixSocketTests", (stock_cls,), {"setUp": setUp})
-        _drop(module, "SelectorEventLoopUnixSocketTests")
+        _drop("SelectorEventLoopUnixSocketTests")
 
     for cls_name in STOCK_ONLY.get(name, {}):
         cls = getattr(module, cls_name, None)
         if cls is not None:
             cls.new_test_loop = stock_new_test_loop
+    return dropped

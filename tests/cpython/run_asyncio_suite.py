@@ -39,7 +39,7 @@ file.
 Usage::
 
     python tests/cpython/run_asyncio_suite.py [MODULE ...] [--json FILE]
-        [--check] [-v] [-k SUBSTRING] [--details] [--hang-timeout S]
+        [--check] [-v] [-k REGEX] [--details] [--hang-timeout S]
 
 ``--check`` exits non-zero when a gated group's pass rate is below its
 target or a test of a gated module failed that is not in the
@@ -59,6 +59,7 @@ import faulthandler
 import importlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -276,7 +277,7 @@ def _patch_module(name: str, module: Any) -> None:
             from io_patches import patch_io_module
         finally:
             sys.path.remove(HERE)
-        patch_io_module(
+        _State.dropped = patch_io_module(  # type: ignore[attr-defined]
             name,
             module,
             new_loop=compat.new_event_loop,
@@ -381,9 +382,15 @@ def _child(args: argparse.Namespace) -> int:
     _patch_module(name, module)
     suite = unittest.defaultTestLoader.loadTestsFromModule(module)
 
+    dropped = getattr(_State, "dropped", set())
+
     def keep(t: Any) -> bool:
         tid = f"{name}::{type(t).__name__}.{getattr(t, '_testMethodName', '')}"
-        return tid not in skip and (not args.keyword or args.keyword in tid)
+        return (
+            type(t).__name__ not in dropped
+            and tid not in skip
+            and (not args.keyword or re.search(args.keyword, tid) is not None)
+        )
 
     suite = _filter(suite, keep)
     result = _Result(name, args.verbose, hang_file, args.hang_timeout)
@@ -620,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--check", action="store_true", help="fail below a target or on an unexpected failure")
     parser.add_argument("-v", "--verbose", action="store_true")
-    parser.add_argument("-k", dest="keyword", help="only tests whose id contains this")
+    parser.add_argument("-k", dest="keyword", help="only tests whose id matches this regular expression")
     parser.add_argument("--details", action="store_true", help="print the tracebacks of failures")
     parser.add_argument("--hang-timeout", type=float, default=HANG_TIMEOUT)
     # internal: run one module in this process (the parent's child)
