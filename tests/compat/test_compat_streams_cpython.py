@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 
-from test_compat_streams_support import compat_loop_has_io
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 NAMES = (
@@ -87,16 +86,7 @@ def _child(loop_kind: str) -> None:
     print("REPORT " + json.dumps(report))
 
 
-@pytest.mark.parametrize(
-    "loop_kind",
-    [
-        "stock-loop",
-        pytest.param(
-            "compat-loop",
-            marks=pytest.mark.skipif(not compat_loop_has_io(), reason="compat's loop has no socket transports yet"),
-        ),
-    ],
-)
+@pytest.mark.parametrize("loop_kind", ["stock-loop", "compat-loop"])
 def test_cpython_stream_suite_on_compat_streams(loop_kind: str) -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))

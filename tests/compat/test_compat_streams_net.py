@@ -32,7 +32,7 @@ import pytest
 
 import nursery
 from nursery import compat
-from test_compat_streams_support import PY313, compat_loop_has_io, describe, new_loop
+from test_compat_streams_support import PY313, describe, new_loop
 
 Scenario = Callable[[Any], Awaitable[Any]]
 
@@ -45,15 +45,9 @@ COMBOS = [
 ]
 
 
-def _combo_params() -> list[Any]:
-    needs_io = pytest.mark.skipif(not compat_loop_has_io(), reason="compat's loop has no socket transports yet")
-    return [
-        pytest.param(where, impl, id=f"{impl}-streams-on-{where}", marks=[] if where == "stock-loop" else [needs_io])
-        for where, impl in COMBOS
-    ]
-
-
-combos = pytest.mark.parametrize(("where", "impl"), _combo_params())
+combos = pytest.mark.parametrize(
+    ("where", "impl"), [pytest.param(where, impl, id=f"{impl}-streams-on-{where}") for where, impl in COMBOS]
+)
 
 
 def run_scenario(where: str, impl: str, scenario: Scenario, *, timeout: float = 10.0) -> Any:

@@ -27,26 +27,6 @@ IMPLS = {"asyncio": asyncio, "compat": compat}
 LOOP_KINDS = ("stock-loop", "compat-loop")
 
 
-def compat_loop_has_io() -> bool:
-    """Whether compat's loop has socket transports yet (loop I/O is being
-    added in parallel; until then the compat-loop runs are skipped)."""
-    from asyncio import base_events
-
-    return compat.EventLoop._make_socket_transport is not base_events.BaseEventLoop._make_socket_transport
-
-
-def loop_params() -> list[Any]:
-    return [
-        pytest.param(
-            kind,
-            marks=[]
-            if kind == "stock-loop" or compat_loop_has_io()
-            else [pytest.mark.skip(reason="compat's loop has no socket transports yet")],
-        )
-        for kind in LOOP_KINDS
-    ]
-
-
 def new_loop(kind: str) -> asyncio.AbstractEventLoop:
     if kind == "stock-loop":
         return asyncio.new_event_loop()
