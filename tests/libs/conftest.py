@@ -31,21 +31,14 @@ import pytest
 
 from libs_harness import FLAVORS, LoopRunner, Postgres, start_postgres
 
-# TEMPORARY: compat's loop I/O (create_connection, create_server, ...) is
-# landing; a module (or test function) whose NEEDS_LOOP_IO is True has its
-# compat and nursery variants marked xfail until it has. Remove once it has.
-_PENDING_IO = pytest.mark.xfail(strict=False, reason="loop I/O landing")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # libs_harness.xfail_in_nursery_run: the mark goes on at collection, so
+    # that it covers the test's teardown (the leak check) as well.
     for item in items:
-        params = getattr(item, "callspec", None)
-        flavor = params.params.get("run", params.params.get("run_mixed")) if params else None
-        needs = getattr(getattr(item, "obj", None), "NEEDS_LOOP_IO", None)
-        if needs is None:
-            needs = getattr(getattr(item, "module", None), "NEEDS_LOOP_IO", False)
-        if flavor in ("compat", "nursery") and needs:
-            item.add_marker(_PENDING_IO)
+        mark = getattr(getattr(item, "obj", None), "libs_nursery_xfail", None)
+        callspec = getattr(item, "callspec", None)
+        if mark is not None and callspec is not None and callspec.params.get("run_mixed") == "nursery":
+            item.add_marker(mark)
 
 
 @pytest.fixture(params=FLAVORS)

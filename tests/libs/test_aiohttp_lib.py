@@ -25,7 +25,6 @@ aiohttp = require("aiohttp")
 from aiohttp import web  # noqa: E402
 
 pytestmark = [pytest.mark.libs, pytest.mark.timeout(60)]
-NEEDS_LOOP_IO = True  # TEMPORARY, see conftest.py
 
 CHUNK = 64 * 1024
 

@@ -23,7 +23,6 @@ from libs_harness import Postgres, gather_all, require
 asyncpg = require("asyncpg")
 
 pytestmark = [pytest.mark.libs, pytest.mark.timeout(120)]
-NEEDS_LOOP_IO = True  # TEMPORARY, see conftest.py
 
 
 def connect(pg: Postgres, **kwargs: Any) -> Any:

@@ -20,12 +20,11 @@ import pytest
 
 import nursery
 
-from libs_harness import gather_all, kernel_task_lacks_private_attrs, require
+from libs_harness import KERNEL_TASK_LACKS_PRIVATE_ATTRS, gather_all, require, xfail_in_nursery_run
 
 httpx = require("httpx")
 
 pytestmark = [pytest.mark.libs, pytest.mark.timeout(60)]
-NEEDS_LOOP_IO = True  # TEMPORARY, see conftest.py
 
 
 class HTTPServer:
@@ -97,8 +96,8 @@ class HTTPServer:
             await self.server.wait_closed()
 
 
-def test_requests(run_mixed: Any, request: pytest.FixtureRequest) -> None:
-    kernel_task_lacks_private_attrs(request, run_mixed)
+@xfail_in_nursery_run(KERNEL_TASK_LACKS_PRIVATE_ATTRS)
+def test_requests(run_mixed: Any) -> None:
     body = bytes(range(256)) * 8192  # 2 MiB
 
     async def main() -> dict[str, Any]:
@@ -137,8 +136,8 @@ def test_requests(run_mixed: Any, request: pytest.FixtureRequest) -> None:
     assert 1 <= out["connections"] <= 30
 
 
-def test_timeouts_and_cancellation(run_mixed: Any, request: pytest.FixtureRequest) -> None:
-    kernel_task_lacks_private_attrs(request, run_mixed)
+@xfail_in_nursery_run(KERNEL_TASK_LACKS_PRIVATE_ATTRS)
+def test_timeouts_and_cancellation(run_mixed: Any) -> None:
     async def main() -> dict[str, Any]:
         out: dict[str, Any] = {}
         server = HTTPServer()

@@ -19,7 +19,6 @@ from websockets.asyncio.server import serve  # noqa: E402
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK  # noqa: E402
 
 pytestmark = [pytest.mark.libs, pytest.mark.timeout(60)]
-NEEDS_LOOP_IO = True  # TEMPORARY, see conftest.py
 
 
 class EchoServer:
