@@ -24,10 +24,7 @@ from typing import Any
 
 from ._gather import gather
 from ._policy import get_running_loop
-
-# compat's own streams (nursery.compat._streams) once committed; asyncio's
-# until then. Nothing else in this module depends on which.
-from asyncio.streams import _DEFAULT_LIMIT, FlowControlMixin, StreamReader, StreamWriter  # noqa: E402
+from ._streams import _DEFAULT_LIMIT, FlowControlMixin, StreamReader, StreamWriter
 
 __all__ = ["DEVNULL", "PIPE", "STDOUT", "Process", "SubprocessStreamProtocol", "create_subprocess_exec", "create_subprocess_shell"]
 
