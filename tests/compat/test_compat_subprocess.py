@@ -21,6 +21,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from asyncio import base_events
 
 import pytest
@@ -450,3 +451,36 @@ def test_repr_of_the_transport_is_asyncios():
         transport.close()
 
     assert same(scenario)[1][1] == 0
+
+
+def test_children_are_waited_for_on_the_kernel_without_a_child_watcher(monkeypatch):
+    # No asyncio child watcher (nor its thread): where there are pidfds,
+    # waiting for a child costs no thread at all.
+    if not LOOP_READY:
+        pytest.skip("compat's loop has no pipe transports yet")
+
+    def no_watcher(*args):
+        raise AssertionError("compat's loop must not use asyncio's child watcher")
+
+    monkeypatch.setattr(asyncio.events, "get_child_watcher", no_watcher, raising=False)
+    monkeypatch.setattr(asyncio, "get_child_watcher", no_watcher, raising=False)
+    threads = []
+
+    async def main():
+        proc = await compat.create_subprocess_exec(*python("import sys; sys.stdin.read()"), stdin=compat.subprocess.PIPE)
+        threads.append(threading.active_count())
+        await compat.sleep(0.05)
+        proc.stdin.close()
+        threads.append(threading.active_count())
+        return await proc.wait()
+
+    assert nursery.run(main) == 0
+    loop = compat.new_event_loop()
+    try:
+        assert loop.run_until_complete(main()) == 0
+    finally:
+        loop.close()
+    pidfd = nursery._subprocess_wait.open_pidfd(os.getpid())
+    if pidfd is not None:
+        os.close(pidfd)
+        assert len(set(threads)) == 1, threads
