@@ -44,7 +44,7 @@ def test_task_groups_and_scopes(run_mixed: Any) -> None:
 
         async def sibling() -> None:
             try:
-                await anyio.sleep(10)
+                await anyio.sleep(2)
             except anyio.get_cancelled_exc_class():
                 cancelled.append("sibling")
                 raise
