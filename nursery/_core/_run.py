@@ -401,9 +401,17 @@ class Runner:
                 self.crash(NurseryInternalError("the run's root task failed"), error)
             self.done = True
         elif nursery is self.system_nursery:
-            if error is not None and not isinstance(error, Cancelled):
-                self.crash(NurseryInternalError(f"system task {task.name!r} crashed"), error)
-            nursery._child_finished(task, None)
+            if error is not None:
+                if not isinstance(error, Cancelled):
+                    self.crash(NurseryInternalError(f"system task {task.name!r} crashed"), error)
+                nursery._child_finished(task, None)
+            else:
+                # Hot path (every asyncio task on a compat loop is a system
+                # task; benchmarks spawn, gather): _child_finished inline.
+                children = nursery._children
+                del children[task]
+                if not children:
+                    nursery._check_closed()
         else:
             nursery._child_finished(task, error)
 

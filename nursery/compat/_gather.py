@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import asyncio
 from asyncio import events
+from contextvars import copy_context
+from types import CoroutineType
 from typing import Any
 
 from ._as_future import as_future, get_loop
+from ._loop import EventLoop
+from ._task import _FINISHED, Task, new_task
 
 __all__ = ["gather"]
 
@@ -57,11 +61,14 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> asyncio.F
     def child_done(fut: Any) -> None:
         nonlocal finished
         finished += 1
+        # Hot path (benchmark gather): a compat Task that returned needs
+        # none of the checks below (a failed one is a _FailedTask).
+        returned = fut.__class__ is Task and fut._state == _FINISHED
         if outer is None or outer.done():
-            if not fut.cancelled():
+            if not returned and not fut.cancelled():
                 fut.exception()  # retrieved: no "never retrieved" report
             return
-        if not return_exceptions:
+        if not return_exceptions and not returned:
             if fut.cancelled():
                 outer.set_exception(fut._make_cancelled_error())
                 return
@@ -73,7 +80,9 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> asyncio.F
             return
         results = []
         for child in children:
-            if child.cancelled():
+            if child.__class__ is Task and child._state == _FINISHED:
+                results.append(child._result)
+            elif child.cancelled():
                 message = child._cancel_message
                 results.append(asyncio.CancelledError("" if message is None else message))
             else:
@@ -89,13 +98,24 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> asyncio.F
     already_done = []
     count = 0
     loop = None
+    fast = False
     for arg in coros_or_futures:
         fut = futures_of.get(arg)
-        if fut is None:
+        if fut is None and fast and arg.__class__ is CoroutineType:
+            # Hot path (benchmark gather): a coroutine on a compat loop
+            # becomes a compat Task directly, with child_done as its
+            # first done-callback (what create_task and
+            # add_done_callback would do).
+            fut = new_task(loop, arg)
+            fut._callbacks = [(child_done, copy_context())]
+            count += 1
+            futures_of[arg] = fut
+        elif fut is None:
             fut = as_future(arg, loop)
             if loop is None:
                 loop = get_loop(fut)
-            if fut is not arg:
+                fast = loop.__class__ is EventLoop and loop._task_factory is None and not loop._closed
+            if fut is not arg and fut.__class__ is not Task:
                 # A task we made: nobody else can await it, so no
                 # "Task was destroyed but it is pending" for it.
                 fut._log_destroy_pending = False

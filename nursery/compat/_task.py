@@ -63,6 +63,9 @@ class Task(lowlevel.Task):
         "_callbacks",
         "_log_traceback",
         "_asyncio_future_blocking",
+        # (Written by stock asyncio's gather() and run_until_complete() for
+        # every task they make: a slot, or each would get a dict.)
+        "_log_destroy_pending",
         # For the rarely written fields below (cancel messages, debug-mode
         # tracebacks): a dict made only if one is written.
         "__dict__",
@@ -75,7 +78,6 @@ class Task(lowlevel.Task):
     _cancel_message: Any = None
     _cancelled_exc: asyncio.CancelledError | None = None
     _source_traceback: Any = None
-    _log_destroy_pending = True
 
     def __init__(
         self,
@@ -86,10 +88,10 @@ class Task(lowlevel.Task):
         context: contextvars.Context | None = None,
     ) -> None:
         # Only reached when user code writes Task(coro) itself; the loop's
-        # create_task() calls new_task() itself.
+        # create_task() is new_task() itself.
         if loop is None:
             loop = asyncio.get_event_loop()
-        new_task(loop, coro, name, context, self)
+        new_task(loop, coro, name=name, context=context, _task=self)
         if self._source_traceback:
             del self._source_traceback[-1]  # this frame
 
@@ -316,7 +318,16 @@ class Task(lowlevel.Task):
                 enqueue = loop._enqueue
                 args = (self,)
                 for fn, context in callbacks:
-                    enqueue(_Handle(fn, args, loop, context))
+                    # Handle(fn, args, loop, context), without the call.
+                    handle = _new_object(_Handle)
+                    handle._context = context
+                    handle._loop = loop
+                    handle._callback = fn
+                    handle._args = args
+                    handle._cancelled = False
+                    handle._repr = None
+                    handle._source_traceback = None
+                    enqueue(handle)
         return None
 
     def __repr__(self) -> str:
@@ -366,12 +377,24 @@ def _short_repr(value: Any) -> str:
 
 
 def new_task(
-    loop: Any, coro: Any, name: object = None, context: contextvars.Context | None = None, task: Task | None = None
+    loop: Any,
+    coro: Any,
+    *,
+    name: object = None,
+    context: contextvars.Context | None = None,
+    _task: Task | None = None,
 ) -> Task:
-    """What ``loop.create_task`` does when there is no task factory: start
-    *coro* in a new Task on *loop*'s kernel run (in *task*, made with
-    ``Task.__new__``, if given)."""
-    if task is None:
+    """Start *coro* in a new Task on *loop*'s kernel run: this is the compat
+    loop's ``create_task`` (also called directly by the module's
+    combinators). *_task*, made with ``Task.__new__``, is the Task to start
+    (for ``Task(coro)``)."""
+    if loop._closed:
+        loop._check_closed()  # raises asyncio's error
+    if _task is not None:
+        task = _task
+    elif loop._task_factory is not None:
+        return loop._create_task_by_factory(coro, name, context)  # type: ignore[no-any-return]
+    else:
         task = _new_object(Task)
     if coro.__class__ is not _CoroutineType and not coroutines.iscoroutine(coro):
         # (The message and the type are asyncio's.)
@@ -380,6 +403,7 @@ def new_task(
     task._state = _PENDING
     task._callbacks = None
     task._asyncio_future_blocking = False
+    task._log_destroy_pending = True
     if loop._debug:
         task._source_traceback = traceback.extract_stack(sys._getframe(1))
     if name is None:

@@ -161,7 +161,7 @@ class TaskGroup:
         if loop.__class__ is EventLoop and loop._task_factory is None and not loop._closed:
             # Hot path (benchmark spawn): what loop.create_task() and
             # add_done_callback() would do, without the two calls.
-            task = new_task(loop, coro, name, context)
+            task = new_task(loop, coro, name=name, context=context)
             task._callbacks = [(self._on_task_done, copy_context())]
             self._tasks.add(task)
             return task
