@@ -77,5 +77,5 @@ REPS = 5
 
 #: --quick: sizes and repetitions small enough for a smoke test.
 QUICK_SIZES = {name: max(10, size // 100) for name, size in SIZES.items()}
-QUICK_SIZES["aiohttp"] = 1000  # 100 requests would mostly measure the 50 connections' set-up
+QUICK_SIZES["aiohttp"] = 500  # 100 requests would mostly measure the 50 connections' set-up
 QUICK_REPS = 1
