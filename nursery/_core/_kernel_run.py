@@ -146,6 +146,17 @@ class KernelRun:
     def clock(self) -> Any:
         return self._runner.clock
 
+    def add_instrument(self, instrument: Any) -> None:
+        """Install *instrument* in this run (as :func:`add_instrument` does
+        in the current run); a loop may do this before or between its
+        steps, from outside the run."""
+        self._runner.instruments.add_instrument(instrument)
+
+    def remove_instrument(self, instrument: Any) -> None:
+        """Remove *instrument* from this run; :exc:`KeyError` if it is not
+        installed."""
+        self._runner.instruments.remove_instrument(instrument)
+
     def spawn_detached(
         self,
         coro: Any,

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:
     from types import FrameType
     from ._nursery import Nursery
 
-from ._exceptions import _asyncio_cancelled
+from ._exceptions import Cancelled, _asyncio_cancelled
 from ._traps import Abort
 
 __all__ = ["Task"]
 
 _ABORT_SUCCEEDED = Abort.SUCCEEDED
+
+# asyncio 3.13 made uncancel() to zero withdraw a cancellation not yet
+# delivered (its Task._must_cancel); 3.11 and 3.12 keep it.
+_UNCANCEL_WITHDRAWS = sys.version_info >= (3, 13)
 
 
 def _name_of(fn: Any) -> str:
@@ -162,9 +167,21 @@ class Task:
 
     def uncancel(self) -> int:
         """Withdraw one asyncio-style cancellation request; returns the
-        remaining count (asyncio's ``Task.uncancel``)."""
+        remaining count (asyncio's ``Task.uncancel``). On Python 3.13+, as
+        asyncio does there, withdrawing the last request also withdraws a
+        CancelledError that a running task requested for itself and that
+        has not been thrown in yet. A cancel scope's :exc:`Cancelled` is
+        never withdrawn."""
         if self._cancel_requests > 0:
             self._cancel_requests -= 1
+            if (
+                _UNCANCEL_WITHDRAWS
+                and self._cancel_requests == 0
+                and self._throw_exc is not None
+                and not isinstance(self._throw_exc, Cancelled)
+                and self._runner.current_task is self
+            ):
+                self._throw_exc = None
         return self._cancel_requests
 
     def get_name(self) -> str:

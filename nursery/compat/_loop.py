@@ -35,6 +35,7 @@ from math import inf
 from typing import Any, Callable
 
 from .. import lowlevel
+from ._debug import SlowStepReporter
 from ._handles import Handle, TimerHandle
 from ._loop_io import KernelSelector, KernelSelectorIO
 from ._loop_subprocess import SubprocessSignalMixin
@@ -164,6 +165,18 @@ class EventLoop(SubprocessSignalMixin, KernelSelectorIO, asyncio.SelectorEventLo
 
     # ------------------------------------------------------------------
     # tasks
+
+    def set_debug(self, enabled: bool) -> None:
+        super().set_debug(enabled)
+        # Task steps are timed by an instrument, installed only in debug
+        # mode (an instrument costs every step a call).
+        reporter = self.__dict__.get("_step_reporter")
+        if enabled and reporter is None:
+            self._step_reporter = SlowStepReporter(self)
+            self._kernel_run.add_instrument(self._step_reporter)
+        elif not enabled and reporter is not None:
+            self._step_reporter = None
+            self._kernel_run.remove_instrument(reporter)
 
     # Hot path (every create_task; benchmarks spawn, gather): the method is
     # new_task itself, which hands over to _create_task_by_factory when a

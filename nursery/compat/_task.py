@@ -23,7 +23,6 @@ from types import CoroutineType as _CoroutineType
 from types import GenericAlias
 from typing import Any, Callable, Generator
 
-import nursery
 
 from .. import lowlevel
 from ._handles import Handle as _Handle
@@ -173,19 +172,6 @@ class Task(lowlevel.Task):
             return False
         self._cancel_message = msg
         return super().cancel(msg)
-
-    if sys.version_info >= (3, 13):
-
-        def uncancel(self) -> int:
-            """Withdraw one cancellation request; returns how many remain.
-            As in asyncio 3.13+, withdrawing the last one also withdraws a
-            CancelledError not yet thrown in (here: while the task runs)."""
-            remaining = super().uncancel()
-            if remaining == 0:
-                exc = self._throw_exc
-                if exc is not None and not isinstance(exc, nursery.Cancelled) and _is_running(self):
-                    self._throw_exc = None
-            return remaining
 
     def _make_cancelled_error(self) -> asyncio.CancelledError:
         exc = self._cancelled_exc
@@ -339,6 +325,10 @@ class Task(lowlevel.Task):
                 info.append(f"exception={self._exception!r}")
             else:
                 info.append(f"result={_short_repr(self._result)}")
+        if self._source_traceback:
+            # (Debug mode: where the task was created, as asyncio says.)
+            frame = self._source_traceback[-1]
+            info.append(f"created at {frame[0]}:{frame[1]}")
         return f"<{type(self).__name__} {' '.join(info)}>"
 
 
@@ -361,14 +351,6 @@ class _FailedTask(Task):
 
 
 _FailedTask.__name__ = _FailedTask.__qualname__ = "Task"
-
-
-def _is_running(task: Task) -> bool:
-    # Whether *task* is the task being stepped right now.
-    try:
-        return lowlevel.current_task() is task
-    except RuntimeError:  # no run in this thread
-        return False
 
 
 def _short_repr(value: Any) -> str:

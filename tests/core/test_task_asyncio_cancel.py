@@ -4,6 +4,7 @@ Task.cancel(msg), cancelling(), uncancel(), done()."""
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 
@@ -129,3 +130,41 @@ async def test_get_name_set_name_get_coro_get_context() -> None:
     async with nursery.open_nursery() as n:
         n.start_soon(child, name="kid")
 
+
+
+def test_uncancel_to_zero_withdraws_a_self_cancel_as_the_running_asyncio_does() -> None:
+    # 3.13 changed this: uncancel() down to zero withdraws a cancellation
+    # the running task requested for itself and has not received yet.
+    # Kernel tasks follow whichever asyncio is running; compared with stock
+    # asyncio itself, not with a hard-coded version table.
+    async def program(current_task, checkpoint) -> list:
+        events = []
+        task = current_task()
+        task.cancel("self")
+        events.append(task.uncancel())
+        try:
+            await checkpoint()
+            events.append("not cancelled")
+        except asyncio.CancelledError as exc:
+            events.append(("cancelled", exc.args))
+        return events
+
+    stock = asyncio.run(program(asyncio.current_task, lambda: asyncio.sleep(0)))
+    kernel = nursery.run(program, lowlevel.current_task, lambda: nursery.sleep(0))
+    assert kernel == stock
+    assert stock == ([0, "not cancelled"] if sys.version_info >= (3, 13) else [0, ("cancelled", ("self",))])
+
+
+async def test_uncancel_never_withdraws_a_scope_cancellation() -> None:
+    task = lowlevel.current_task()
+    with nursery.CancelScope() as scope:
+        scope.cancel()
+        task.cancel()
+        task.uncancel()
+        with pytest.raises(asyncio.CancelledError) as caught:
+            await nursery.sleep(0)
+        # Level-triggered: whatever the asyncio-style request did, the
+        # scope goes on cancelling.
+        with pytest.raises(nursery.Cancelled):
+            await nursery.sleep(0)
+        assert isinstance(caught.value, nursery.Cancelled) or sys.version_info < (3, 13)
