@@ -95,12 +95,13 @@ def markdown(data):
 
         return column
 
-    vs_nursery = [(f"{p} ÷ nursery", p, ratio("ratios")) for p in peers]
+    # (Without nursery in the run, e.g. a compat-only run, there is nothing to divide by.)
+    vs_nursery = [(f"{p} ÷ nursery", p, ratio("ratios")) for p in peers] if "nursery" in impls else []
     if timed:
         cpu_ms = value("median_cpu", 1000, "{:.1f}")
         lines += _table(
-            "Time: median CPU ms per run (lower is better), and nursery's ratios "
-            "(peer ÷ nursery, >1: nursery is faster)",
+            "Time: median CPU ms per run (lower is better)"
+            + (", and nursery's ratios (peer ÷ nursery, >1: nursery is faster)" if vs_nursery else ""),
             data,
             timed,
             [(impl, impl, cpu_ms) for impl in impls] + vs_nursery,
@@ -108,8 +109,8 @@ def markdown(data):
     if memory:
         kib = value("median_kib", 1, "{:,.0f}")
         lines += _table(
-            "Memory: peak RSS growth in KiB (lower is better), and nursery's ratios "
-            "(peer ÷ nursery, >1: nursery is smaller)",
+            "Memory: peak RSS growth in KiB (lower is better)"
+            + (", and nursery's ratios (peer ÷ nursery, >1: nursery is smaller)" if vs_nursery else ""),
             data,
             memory,
             [(impl, impl, kib) for impl in impls] + vs_nursery,
@@ -122,13 +123,15 @@ def markdown(data):
     )
     compat = [impl for impl in COMPAT_TARGETS if impl in impls]
     if compat and "asyncio" in impls:
-        lines += _compat_table(
-            "nursery.compat relative to stock asyncio (asyncio ÷ implementation)",
-            data,
-            [w for w in COMPAT_WORKLOADS if w in workloads],
-            COMPAT_TARGETS,
-            compat,
-        )
+        coordination = [w for w in COMPAT_WORKLOADS if w in workloads]
+        if coordination:
+            lines += _compat_table(
+                "nursery.compat relative to stock asyncio (asyncio ÷ implementation)",
+                data,
+                coordination,
+                COMPAT_TARGETS,
+                compat,
+            )
         io = [w for w in COMPAT_IO_WORKLOADS if w in workloads]
         if io:
             lines += _compat_table(
