@@ -1,7 +1,7 @@
 """Turn raw samples into medians and ratios, a markdown report and a plot."""
 
 import math
-from statistics import median
+from statistics import median, quantiles
 
 #: Tick marks of the plot's log-scaled ratio axis.
 TICKS = (1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 1, 1.5, 2, 3, 4, 6, 8)
@@ -88,6 +88,13 @@ def markdown(data):
 
         return column
 
+    def spread(w, impl):
+        cell = data["results"][w][impl]
+        if cell["status"] != "ok":
+            return cell["status"]
+        r = _spread_of(cell)
+        return "–" if r is None else f"{r:.0%}"
+
     def ratio(table):
         def column(w, impl):
             r = data[table][w].get(impl)
@@ -146,6 +153,12 @@ def markdown(data):
     if data.get("rps"):
         lines += _rps_table(data, impls)
     if timed:
+        lines += _table(
+            "Noise: interquartile range of the CPU samples, as % of their median",
+            data,
+            timed,
+            [(impl, impl, spread) for impl in impls],
+        )
         wall_ms = value("median_wall", 1000, "{:.1f}")
         lines += _table(
             "Wall time: median ms per run (noisier than CPU time)",
@@ -187,6 +200,15 @@ def _compat_table(title, data, workloads, targets, impls, reference=()):
     return lines + [""]
 
 
+def _spread_of(cell, key="cpu"):
+    """The samples' interquartile range over their median (None for fewer than 4 samples)."""
+    samples = cell.get(key, [])
+    if len(samples) < 4:
+        return None
+    q1, _, q3 = quantiles(samples, n=4)
+    return (q3 - q1) / median(samples)
+
+
 def _vs_asyncio(data, workload, impl):
     """impl's ratio to asyncio on workload: requests per second for the HTTP one, CPU time otherwise."""
     if workload == HTTP_WORKLOAD:
@@ -202,19 +224,20 @@ def _rps_table(data, impls):
         f"## {HTTP_WORKLOAD}: requests per second (median wall time for {size:,} requests) "
         f"and server CPU per request; load: {data.get('loadgen') or 'unknown'}",
         "",
-        "| implementation | requests/s | ÷ asyncio | server CPU µs/request | CPU ÷ asyncio |",
-        "|---|---|---|---|---|",
+        "| implementation | requests/s | ÷ asyncio | wall IQR | server CPU µs/request | CPU ÷ asyncio |",
+        "|---|---|---|---|---|---|",
     ]
     for impl in impls:
         cell = cells[impl]
         if cell["status"] != "ok":
-            lines.append(f"| {impl} | {cell['status']} | – | – | – |")
+            lines.append(f"| {impl} | {cell['status']} | – | – | – | – |")
             continue
         rps = data["rps"][impl]
         r = data["rps_vs_asyncio"].get(impl)
         c = data["vs_asyncio"][HTTP_WORKLOAD].get(impl)
+        iqr = _spread_of(cell, "wall")
         lines.append(
-            f"| {impl} | {rps:,.0f} | {'–' if r is None else f'{r:.2f}×'} | "
+            f"| {impl} | {rps:,.0f} | {'–' if r is None else f'{r:.2f}×'} | {'–' if iqr is None else f'{iqr:.0%}'} | "
             f"{cell['median_cpu'] / size * 1e6:.1f} | {'–' if c is None else f'{c:.2f}×'} |"
         )
     return lines + [""]
