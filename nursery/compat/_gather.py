@@ -107,7 +107,8 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> asyncio.F
             # first done-callback (what create_task and
             # add_done_callback would do).
             fut = new_task(loop, arg)
-            fut._callbacks = [(child_done, copy_context())]
+            fut._callback0 = child_done
+            fut._context0 = copy_context()
             count += 1
             futures_of[arg] = fut
         elif fut is None:

@@ -59,6 +59,8 @@ class Task(lowlevel.Task):
         "_result",
         "_exception",
         "_exception_tb",
+        "_callback0",
+        "_context0",
         "_callbacks",
         "_log_traceback",
         "_asyncio_future_blocking",
@@ -142,18 +144,27 @@ class Task(lowlevel.Task):
             context = contextvars.copy_context()
         callbacks = self._callbacks
         if callbacks is None:
-            # (Made on first use: many tasks never get a callback.)
-            self._callbacks = [(fn, context)]
+            if self._callback0 is None:
+                # Most tasks get exactly one callback (their TaskGroup's,
+                # gather's): it goes into two fields, with no list or
+                # tuple for the garbage collector to count and track
+                # (benchmarks spawn, gather).
+                self._callback0 = fn
+                self._context0 = context
+            else:
+                self._callbacks = [(fn, context)]
         else:
             callbacks.append((fn, context))
 
     def remove_done_callback(self, fn: Callable[[Task], Any]) -> int:
+        removed = 0
+        if self._callback0 is not None and self._callback0 == fn:
+            self._callback0 = self._context0 = None
+            removed = 1
         callbacks = self._callbacks
-        if not callbacks:
-            return 0
-        kept = [(f, ctx) for (f, ctx) in callbacks if f != fn]
-        removed = len(callbacks) - len(kept)
-        if removed:
+        if callbacks:
+            kept = [(f, ctx) for (f, ctx) in callbacks if f != fn]
+            removed += len(callbacks) - len(kept)
             callbacks[:] = kept
         return removed
 
@@ -290,30 +301,34 @@ class Task(lowlevel.Task):
             self.__class__ = _FailedTask
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 self._loop._interrupt_with(error)
+        fn = self._callback0
+        if fn is not None:
+            # (The first callback runs first: it was added first.)
+            self._callback0 = None
+            loop = self._loop
+            if loop._closed or loop._debug:
+                loop.call_soon(fn, self, context=self._context0)
+            else:
+                # Hot path (every task with a done-callback; benchmarks
+                # spawn, gather): Handle(fn, (self,), loop, context) into
+                # the ready queue, without call_soon's checks or the
+                # constructor call.
+                handle = _new_object(_Handle)
+                handle._context = self._context0
+                handle._loop = loop
+                handle._callback = fn
+                handle._args = (self,)
+                handle._cancelled = False
+                handle._repr = None
+                handle._source_traceback = None
+                loop._enqueue(handle)
+            self._context0 = None
         callbacks = self._callbacks
         if callbacks:
             self._callbacks = None
-            loop = self._loop
-            if loop._closed or loop._debug:
-                call_soon = loop.call_soon
-                for fn, context in callbacks:
-                    call_soon(fn, self, context=context)
-            else:
-                # Hot path (every task with a done-callback; benchmarks
-                # spawn, gather): what call_soon does, without its checks.
-                enqueue = loop._enqueue
-                args = (self,)
-                for fn, context in callbacks:
-                    # Handle(fn, args, loop, context), without the call.
-                    handle = _new_object(_Handle)
-                    handle._context = context
-                    handle._loop = loop
-                    handle._callback = fn
-                    handle._args = args
-                    handle._cancelled = False
-                    handle._repr = None
-                    handle._source_traceback = None
-                    enqueue(handle)
+            call_soon = self._loop.call_soon
+            for fn, context in callbacks:
+                call_soon(fn, self, context=context)
         return None
 
     def __repr__(self) -> str:
@@ -383,6 +398,7 @@ def new_task(
         raise TypeError(f"a coroutine was expected, got {coro!r}")
     task._loop = loop
     task._state = _PENDING
+    task._callback0 = None
     task._callbacks = None
     task._asyncio_future_blocking = False
     task._log_destroy_pending = True

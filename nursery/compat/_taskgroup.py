@@ -162,7 +162,8 @@ class TaskGroup:
             # Hot path (benchmark spawn): what loop.create_task() and
             # add_done_callback() would do, without the two calls.
             task = new_task(loop, coro, name=name, context=context)
-            task._callbacks = [(self._on_task_done, copy_context())]
+            task._callback0 = self._on_task_done
+            task._context0 = copy_context()
             self._tasks.add(task)
             return task
         if context is None:
