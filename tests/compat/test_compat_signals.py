@@ -14,21 +14,12 @@ import pytest
 
 import nursery
 from nursery import compat
-from nursery.compat._loop import EventLoop
-from nursery.compat._loop_subprocess import SubprocessSignalMixin
 
 from differential import describe
 
-# Until compat's EventLoop has the mixin in its bases, the tests use a
-# subclass that adds it (and skip the nursery.run cases).
-_INTEGRATED = issubclass(EventLoop, SubprocessSignalMixin)
-needs_integration = pytest.mark.skipif(not _INTEGRATED, reason="EventLoop lacks SubprocessSignalMixin")
-
 
 def new_compat_loop() -> asyncio.AbstractEventLoop:
-    if _INTEGRATED:
-        return compat.new_event_loop()
-    return type("_DevLoop", (SubprocessSignalMixin, EventLoop), {})()
+    return compat.new_event_loop()
 
 
 @pytest.fixture(autouse=True)
@@ -73,8 +64,7 @@ def same(scenario):
     """Stock asyncio's loop, compat's loop and a nursery.run's loop agree."""
     stock = run_on_loop(asyncio.new_event_loop(), scenario)
     assert run_on_loop(new_compat_loop(), scenario) == stock
-    if _INTEGRATED:
-        assert run_in_nursery(scenario) == stock
+    assert run_in_nursery(scenario) == stock
     return stock
 
 
@@ -330,7 +320,6 @@ def test_a_signal_arriving_while_the_loop_is_not_running_is_handled_when_it_runs
 # inside nursery.run
 
 
-@needs_integration
 def test_inside_a_nursery_run_next_to_a_signal_receiver():
     got = []
 
@@ -351,7 +340,6 @@ def test_inside_a_nursery_run_next_to_a_signal_receiver():
     assert sorted(map(str, got)) == sorted(["loop", str(signal.SIGUSR2)])
 
 
-@needs_integration
 def test_a_loop_handler_over_a_signal_receiver_hands_the_signal_back():
     got = []
 
@@ -371,7 +359,6 @@ def test_a_loop_handler_over_a_signal_receiver_hands_the_signal_back():
     assert got == ["loop", signal.SIGUSR1]
 
 
-@needs_integration
 def test_sigint_handler_inside_a_run_gives_ctrl_c_back_to_the_kernel():
     got = []
 

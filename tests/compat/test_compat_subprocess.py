@@ -22,25 +22,16 @@ import re
 import signal
 import sys
 import threading
-from asyncio import base_events
 
 import pytest
 
 import nursery
 import nursery._subprocess_wait
 from nursery import compat
-from nursery.compat._loop import EventLoop
-from nursery.compat._loop_subprocess import SubprocessSignalMixin
 
 from differential import describe
 
 PY = sys.executable
-
-#: Whether compat's loop can run children with pipes yet (it needs the loop's
-#: pipe transports and the subprocess mixin).
-LOOP_READY = issubclass(EventLoop, SubprocessSignalMixin) and (
-    EventLoop._make_read_pipe_transport is not base_events.BaseEventLoop._make_read_pipe_transport
-)
 
 WAYS = ["stock", "module-on-stock", "loop", "compat", "nursery"]
 
@@ -67,7 +58,7 @@ def run(way: str, scenario):
 def same(scenario):
     """Run *scenario* every way; all must agree. Returns stock's (outcome, log)."""
     stock = run("stock", scenario)
-    for way in WAYS[1:] if LOOP_READY else WAYS[1:2]:
+    for way in WAYS[1:]:
         assert run(way, scenario) == stock, way
     return stock
 
@@ -386,8 +377,6 @@ def test_cancelling_communicate_then_killing():
 
 
 def test_a_cancel_scope_around_wait_inside_nursery_run():
-    if not LOOP_READY:
-        pytest.skip("compat's loop has no pipe transports yet")
 
     async def main():
         proc = await compat.create_subprocess_exec(*python("import time; time.sleep(60)"))
@@ -404,8 +393,6 @@ def test_a_cancel_scope_around_wait_inside_nursery_run():
 def test_a_child_outliving_an_owned_loop_is_killed_by_its_transport():
     # A transport closed with its child running kills it (asyncio's
     # contract); the child is then reaped once it has died.
-    if not LOOP_READY:
-        pytest.skip("compat's loop has no pipe transports yet")
     loop = compat.new_event_loop()
     try:
         transport, _ = loop.run_until_complete(
@@ -456,8 +443,6 @@ def test_repr_of_the_transport_is_asyncios():
 def test_children_are_waited_for_on_the_kernel_without_a_child_watcher(monkeypatch):
     # No asyncio child watcher (nor its thread): where there are pidfds,
     # waiting for a child costs no thread at all.
-    if not LOOP_READY:
-        pytest.skip("compat's loop has no pipe transports yet")
 
     def no_watcher(*args):
         raise AssertionError("compat's loop must not use asyncio's child watcher")
