@@ -367,6 +367,9 @@ class StreamWriter:
         assert reader is None or isinstance(reader, StreamReader)
         self._reader = reader
         self._loop = loop
+        #: Whether the protocol's flow control is FlowControlMixin's own, so
+        #: drain() may read its state instead of calling _drain_helper().
+        self._plain_drain = getattr(type(protocol), "_drain_helper", None) is FlowControlMixin._drain_helper
 
     def __repr__(self) -> str:
         info = [self.__class__.__name__, f"transport={self._transport!r}"]
@@ -420,17 +423,22 @@ class StreamWriter:
         connection failed, ``ConnectionResetError`` once it is lost.
 
         Cancelling a waiting ``drain()`` drops nothing written."""
+        # Hot path (bench streams echo/bulk: a drain() per write).
         reader = self._reader
         if reader is not None:
             exc = reader._exception
             if exc is not None:
                 raise exc
+        protocol = self._protocol
         if self._transport.is_closing():
             # Let connection_lost() run first, so that a
             # ``write(); await drain()`` loop on a closed connection sees
             # the error instead of spinning.
             await sleep(0)
-        await self._protocol._drain_helper()
+        elif self._plain_drain and not protocol._paused and not protocol._connection_lost:
+            # What _drain_helper() would do, without its coroutine.
+            return
+        await protocol._drain_helper()
 
     if _TLS_SHUTDOWN_TIMEOUT:
 
@@ -643,7 +651,17 @@ class StreamReader:
             return await self._read_to_eof()
         buffer = self._buffer
         if not buffer and not self._eof:
-            await self._wait_for_data("read")
+            # _wait_for_data("read"), inline: one coroutine less per wait.
+            if self._waiter is not None:
+                raise RuntimeError("read() called while another coroutine is already waiting for incoming data")
+            if self._paused:
+                self._paused = False
+                self._transport.resume_reading()
+            waiter = self._waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
         if len(buffer) <= n:
             data = bytes(buffer)
             buffer.clear()
@@ -696,7 +714,20 @@ class StreamReader:
                 partial = bytes(buffer)
                 buffer.clear()
                 raise IncompleteReadError(partial, n)
-            await self._wait_for_data("readexactly")
+            # _wait_for_data("readexactly"), inline: one coroutine less per
+            # wait.
+            if self._waiter is not None:
+                raise RuntimeError(
+                    "readexactly() called while another coroutine is already waiting for incoming data"
+                )
+            if self._paused:
+                self._paused = False
+                self._transport.resume_reading()
+            waiter = self._waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
         if len(buffer) == n:
             data = bytes(buffer)
             buffer.clear()
