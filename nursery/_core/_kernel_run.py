@@ -14,7 +14,7 @@ import contextvars
 from math import inf
 from typing import Any, Callable
 
-from ._exceptions import Cancelled
+from ._exceptions import Cancelled, RunFinishedError
 from ._run import ForeignFutureWait, Runner
 from ._sleep import sleep_forever
 from ._state import STATE, current_runner
@@ -71,6 +71,28 @@ class KernelRun:
         and from signal handlers. :exc:`nursery.RunFinishedError` once the run
         has finished."""
         self._runner.run_sync_soon_threadsafe(fn, args)
+
+    def enqueue_threadsafe(self, item: Any) -> None:
+        """Append the ready item *item* to the ready queue from any thread,
+        and wake the run if it waits for I/O. Unlike
+        :meth:`run_sync_soon_threadsafe`, the item takes its place in the
+        queue at once, so it runs in the order of the calls to this method
+        and to :attr:`enqueue` (asyncio's ``call_soon_threadsafe`` and
+        ``call_soon`` keep that order). Not from signal handlers.
+        :exc:`nursery.RunFinishedError` once the run has finished."""
+        runner = self._runner
+        if runner._random is not None:
+            # A seeded run reorders the ready queue in place (not safe
+            # against another thread's append): go through the run's
+            # thread-safe queue instead.
+            runner.run_sync_soon_threadsafe(item._run, ())
+            return
+        if runner.closed:
+            raise RunFinishedError("this run has finished")
+        # deque.append is atomic; the wake-up ends a poll that began before
+        # the item was there.
+        runner.ready.append(item)
+        runner.io.wakeup_threadsafe()
 
     # ------------------------------------------------------------------
     # fd readiness callbacks

@@ -155,7 +155,9 @@ class EventLoop(SubprocessSignalMixin, KernelSelectorIO, asyncio.SelectorEventLo
         if handle._source_traceback:
             del handle._source_traceback[-1]
         try:
-            self._kernel_run.run_sync_soon_threadsafe(handle._run)
+            # Into the ready queue at once (not at the next tick), so that
+            # it runs before a call_soon made after it, as in asyncio.
+            self._kernel_run.enqueue_threadsafe(handle)
         except lowlevel.RunFinishedError:
             raise RuntimeError("Event loop is closed") from None
         return handle

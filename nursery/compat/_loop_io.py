@@ -61,11 +61,13 @@ class KernelSelectorIO:
     _ssock = None
     _csock = None
 
+    # The kernel's wake-up channel stands in for the self-pipe: it is what
+    # asyncio counts in _internal_fds.
     def _make_self_pipe(self) -> None:
-        pass
+        self._internal_fds += 1  # type: ignore[attr-defined]
 
     def _close_self_pipe(self) -> None:
-        pass
+        self._internal_fds -= 1  # type: ignore[attr-defined]
 
     def _read_from_self(self) -> None:
         pass

@@ -470,3 +470,20 @@ def test_asyncio_run_with_loop_factory_serves() -> None:
         pytest.skip("asyncio.run(loop_factory=) is 3.12+")
     totals = asyncio.run(_echo_streams(3, 5), loop_factory=compat.new_event_loop)
     assert len(totals) == 3
+
+
+def test_call_soon_threadsafe_keeps_order_with_call_soon() -> None:
+    # A callback scheduled from another thread before a call_soon in the
+    # loop's thread runs first, as on stock asyncio.
+    async def main() -> list:
+        loop = asyncio.get_running_loop()
+        results: list = []
+        thread = threading.Thread(target=loop.call_soon_threadsafe, args=(results.append, "hello"))
+        thread.start()
+        thread.join()
+        loop.call_soon(results.append, "world")
+        loop.call_soon_threadsafe(results.append, "again")
+        await asyncio.sleep(0.01)
+        return results
+
+    assert same_three_ways(main) == ("value", ["hello", "world", "again"])
