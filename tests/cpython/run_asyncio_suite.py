@@ -311,7 +311,12 @@ class _Result(unittest.TestResult):
         _State.current = tid
         self.outcome = None
         self.detail = ""
-        asyncio.set_event_loop_policy(_State.policy_cls())  # type: ignore[attr-defined]
+        # As under stock unittest, the policy persists from test to test
+        # (some tests depend on what earlier ones left in it, e.g. a
+        # set_event_loop(None) that stops get_event_loop() from making a
+        # loop); a test that reset or replaced it gets a new compat one.
+        if type(asyncio.get_event_loop_policy()) is not _State.policy_cls:  # type: ignore[attr-defined]
+            asyncio.set_event_loop_policy(_State.policy_cls())  # type: ignore[attr-defined]
         _emit({"event": "start", "tid": tid})
         self._arm()
         if self.verbose:
@@ -398,7 +403,12 @@ def _child(args: argparse.Namespace) -> int:
     faulthandler.cancel_dump_traceback_later()
     asyncio.set_event_loop_policy(None)
     _emit({"event": "done"})
-    return 0
+    # Not a normal exit: what a failed test left behind (a broken
+    # ProcessPoolExecutor's workers, say) can block the interpreter's exit
+    # handlers forever. The parent has every result and kills the leftovers.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 # ----------------------------------------------------------------------
@@ -481,12 +491,13 @@ def run_module(
                         dangling = None
                 elif kind == "done":
                     done = True
-            if done and rc == 0:
-                break
+            # The child's session: whatever its tests left running.
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+            if done and rc == 0:
+                break
             why = (
                 f"hung for more than {hang_timeout:g} s"
                 if "Timeout (" in _tail(hang_path)
