@@ -383,7 +383,8 @@ def _child(args: argparse.Namespace) -> int:
     _instrument()
     with open(args.skip) as f:
         skip = set(json.load(f))
-    module = importlib.import_module(f"test.test_asyncio.{name}")
+    # (A name not in the suite is a module of its own: the runner's tests.)
+    module = importlib.import_module(f"test.test_asyncio.{name}" if name in MODULES else name)
     _patch_module(name, module)
     suite = unittest.defaultTestLoader.loadTestsFromModule(module)
 
