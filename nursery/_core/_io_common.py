@@ -118,6 +118,10 @@ class IOManagerBase:
         """The fd is about to be closed: drop whatever the OS still holds
         for it. Nothing by default."""
 
+    def _refresh(self, fd: int, waiters: Waiters) -> None:
+        """Make sure the OS still watches *fd* as recorded (a callback was
+        replaced). Nothing by default."""
+
     # Hot path (every socket and pipe wait; benchmarks echo_tcp, echo_bulk):
     # generator-based, so that the waiting task carries one frame here and
     # yields its abort function to the run loop directly.
@@ -184,9 +188,12 @@ class IOManagerBase:
                 raise _busy(fd, False, "readable", True)
             previous = waiters.read_handle
             waiters.read_handle = handle
-        if previous is None:
-            # The OS interest changes only when a direction is added: a
-            # replaced callback keeps its predecessor's registration.
+        if previous is not None:
+            # Usually the fd keeps its predecessor's registration; but if
+            # the fd was closed without remove_reader() and its number
+            # reused, that registration is gone with the old file: check.
+            self._refresh(fd, waiters)
+        else:
             try:
                 self._update(fd, waiters)
             except BaseException:

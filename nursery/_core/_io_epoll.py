@@ -101,6 +101,18 @@ class EpollIOManager(IOManagerBase):
             return
         waiters.registered = flags
 
+    def _refresh(self, fd: int, waiters) -> None:
+        # One epoll_ctl(MOD): it fails (and _update registers instead) if
+        # the file we registered is gone. Replacing a callback is rare
+        # (asyncio's transports add theirs once).
+        registered = waiters.registered
+        waiters.registered = 0
+        try:
+            self._update(fd, waiters)
+        except OSError:
+            waiters.registered = registered
+            raise
+
     def _forget(self, fd: int) -> None:
         if fd in self._in_epoll:
             self._in_epoll.discard(fd)

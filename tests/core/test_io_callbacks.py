@@ -492,31 +492,31 @@ async def test_epoll_task_wait_on_callback_fd_switches_modes(sockpair):
 
 
 @pytest.mark.skipif(not hasattr(select, "epoll"), reason="epoll is Linux-only")
-async def test_epoll_reader_on_fd_closed_behind_our_back_and_reused(sockpair):
+async def test_epoll_reader_on_fd_closed_behind_our_back_and_reused():
     # The fd is closed without remove_reader (epoll drops it by itself) and
     # its number reused: a new reader on the new file registers again.
-    a, b = sockpair
     run = lowlevel.current_kernel_run()
     r, w = os.pipe()
+    run.add_reader(r, Probe([], "old"))
+    os.close(r)
+    os.close(w)
+    r2, w2 = os.pipe()
     try:
-        run.add_reader(r, Probe([], "old"))
-        run.remove_reader(r)
-        run.add_reader(r, Probe([], "old"))
-        os.close(r)
-        os.close(w)
-        r2, w2 = os.pipe()
-        try:
-            assert r2 == r
-            log: list = []
-            # Replacing keeps the (stale) registration; remove and add anew.
-            run.remove_reader(r2)
-            run.add_reader(r2, Probe(log, "new", lambda: os.read(r2, 10)))
-            os.write(w2, b"x")
-            await _turns(3)
-            assert log == ["new"]
-            run.remove_reader(r2)
-        finally:
-            os.close(r2)
-            os.close(w2)
-    except BaseException:
-        raise
+        assert r2 == r
+        log: list = []
+        # Replacing the stale callback finds the old registration gone and
+        # registers the new file.
+        run.add_reader(r2, Probe(log, "new", lambda: os.read(r2, 10)))
+        os.write(w2, b"x")
+        await _turns(3)
+        assert log == ["new"]
+        run.remove_reader(r2)
+        # Removed, then added anew: as well.
+        run.add_reader(r2, Probe(log, "newer", lambda: os.read(r2, 10)))
+        os.write(w2, b"y")
+        await _turns(3)
+        assert log == ["new", "newer"]
+        run.remove_reader(r2)
+    finally:
+        os.close(r2)
+        os.close(w2)
