@@ -676,3 +676,49 @@ def test_fd_count_helper_sees_sockets() -> None:
     before = _fd_count()
     with socket.socket():
         assert _fd_count() == before + 1
+
+
+# ----------------------------------------------------------------------
+# nursery scopes around compat's streams
+
+
+def test_scope_cancelled_read_and_drain_lose_nothing() -> None:
+    # Inside nursery.run a nursery cancel scope (level-triggered, not
+    # Task.cancel) interrupts a read and a drain: what arrived stays
+    # buffered, what was written is still sent.
+    async def main() -> Any:
+        received = bytearray()
+        start_reading = compat.Event()
+
+        async def handler(reader: Any, writer: Any) -> None:
+            writer.write(b"partial")
+            await writer.drain()
+            await start_reading.wait()
+            received.extend(await reader.read())
+            writer.write(b"-rest")
+            writer.close()
+            await writer.wait_closed()
+
+        server = await compat.start_server(handler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await compat.open_connection("127.0.0.1", port)
+        with nursery.move_on_after(0.2) as read_scope:
+            await reader.readexactly(100)
+        writer.transport.set_write_buffer_limits(high=2**16)
+        block = b"z" * 2**16
+        sent = 0
+        with nursery.move_on_after(0.2) as drain_scope:
+            while True:
+                writer.write(block)
+                sent += len(block)
+                await writer.drain()
+        start_reading.set()
+        writer.write_eof()
+        rest = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        return read_scope.cancelled_caught, drain_scope.cancelled_caught, rest, len(received) == sent
+
+    assert nursery.run(main) == (True, True, b"partial-rest", True)
