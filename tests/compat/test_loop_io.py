@@ -487,3 +487,23 @@ def test_call_soon_threadsafe_keeps_order_with_call_soon() -> None:
         return results
 
     assert same_three_ways(main) == ("value", ["hello", "world", "again"])
+
+
+def test_nursery_scope_cancels_sock_recv_and_reader_goes() -> None:
+    # A cancel scope around loop.sock_recv in a plain nursery task: the
+    # wait ends, the loop's reader is removed, and data sent later is kept.
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        try:
+            with nursery.move_on_after(0.01) as scope:
+                await loop.sock_recv(a, 10)
+            stats = lowlevel.current_statistics().io_statistics
+            b.send(b"kept")
+            return scope.cancelled_caught, stats["reader_callbacks"], await loop.sock_recv(a, 10)
+        finally:
+            a.close()
+            b.close()
+
+    assert nursery.run(main) == (True, 0, b"kept")

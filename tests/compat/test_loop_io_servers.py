@@ -337,3 +337,36 @@ def test_servers_leave_no_fds() -> None:
     before = set(os.listdir("/proc/self/fd"))
     same_three_ways(_server_api)
     assert set(os.listdir("/proc/self/fd")) == before
+
+
+async def _many_connections(n: int) -> Any:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Echo, "127.0.0.1", 0, backlog=n)
+    port = server.sockets[0].getsockname()[1]
+
+    async def one(i: int) -> bytes:
+        transport, proto = await loop.create_connection(lambda: Collect(loop, 8), "127.0.0.1", port)
+        transport.write(b"%08d" % i)
+        await proto.enough
+        transport.close()
+        await proto.done
+        return bytes(proto.data)
+
+    results = await asyncio.gather(*(one(i) for i in range(n)))
+    server.close()
+    await server.wait_closed()
+    return results == [b"%08d" % i for i in range(n)]
+
+
+def test_many_connections() -> None:
+    assert same_three_ways(_many_connections, 100) == ("value", True)
+
+
+@pytest.mark.slow
+def test_thousand_concurrent_connections() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2500:
+        pytest.skip(f"needs 2,500 fds (RLIMIT_NOFILE soft limit is {soft})")
+    assert same_three_ways(_many_connections, 1000) == ("value", True)
