@@ -137,6 +137,9 @@ class EpollIOManager(IOManagerBase):
         waiters_by_fd = self._waiters
         reschedule = self._runner.reschedule
         append = self._runner.ready.append
+        read_ready = _READ_READY
+        write_ready = _WRITE_READY
+        oneshot = _ONESHOT
         for fd, flags in events:
             if fd == wakeup_fd:
                 self._wakeup.drain()
@@ -145,11 +148,11 @@ class EpollIOManager(IOManagerBase):
             if waiters is None:
                 continue  # a stray event of a wait that was cancelled
             changed = False
-            if waiters.registered & _ONESHOT:
+            if waiters.registered & oneshot:
                 # The event disarmed the registration.
                 waiters.registered = 0
                 changed = True
-            if flags & _READ_READY:
+            if flags & read_ready:
                 handle = waiters.read_handle
                 if handle is not None:
                     if handle._cancelled:
@@ -165,7 +168,7 @@ class EpollIOManager(IOManagerBase):
                         waiters.read_task = None
                         reschedule(task)
                         changed = True
-            if flags & _WRITE_READY:
+            if flags & write_ready:
                 handle = waiters.write_handle
                 if handle is not None:
                     if handle._cancelled:
