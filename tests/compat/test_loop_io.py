@@ -507,3 +507,50 @@ def test_nursery_scope_cancels_sock_recv_and_reader_goes() -> None:
             b.close()
 
     assert nursery.run(main) == (True, 0, b"kept")
+
+
+def test_selector_view_and_transport_repr() -> None:
+    # asyncio's transports ask loop._selector whether they are polling (in
+    # their repr); compat's view answers from the kernel's fd callbacks.
+    async def main() -> Any:
+        import re
+        import selectors
+
+        loop = asyncio.get_running_loop()
+
+        handled = loop.create_future()
+
+        async def handle(reader: Any, writer: Any) -> None:
+            await reader.read()
+            writer.close()
+            await writer.wait_closed()
+            handled.set_result(None)
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname())
+        transport = writer.transport
+        fd = transport.get_extra_info("socket").fileno()
+        key = loop._selector.get_key(fd)
+        observed = [
+            key.events == selectors.EVENT_READ,
+            key.data[0] is not None and key.data[1] is None,
+            fd in loop._selector.get_map(),
+            re.sub(r"fd=\d+|0x[0-9a-f]+", "", repr(transport)).split(" ", 1)[1],
+        ]
+        transport.pause_reading()
+        observed.append(re.search(r"read=\w+", repr(transport)).group())
+        try:
+            loop._selector.get_key(fd)
+        except KeyError:
+            observed.append("not watched")
+        writer.close()
+        await writer.wait_closed()
+        await handled
+        server.close()
+        await server.wait_closed()
+        return observed
+
+    assert same_three_ways(main) == (
+        "value",
+        [True, True, True, " read=polling write=<idle, bufsize=0>>", "read=idle", "not watched"],
+    )
