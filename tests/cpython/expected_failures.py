@@ -9,16 +9,6 @@ from __future__ import annotations
 
 #: On every supported Python.
 COMMON: dict[str, str] = {
-    "test_events::CompatEventLoopTests.test_timeout_rounding": (
-        "builds its assertion message from loop._selector (the stock selector loop's "
-        "selectors.BaseSelector; compat polls through the kernel). The assertion itself "
-        "holds: the loop iterates 12 times, the ideal count"
-    ),
-    "test_events::CompatEventLoopTests.test_internal_fds": (
-        "counts the stock selector loop's self-pipe (loop._internal_fds == 1, _csock/_ssock); "
-        "compat's loop has no self-pipe: call_soon_threadsafe and signals wake the kernel "
-        "through its own wakeup fd"
-    ),
     "test_subprocess::GenericWatcherTests.test_create_subprocess_fails_with_inactive_watcher": (
         "installs a mock child watcher and expects create_subprocess_exec to consult it; "
         "compat's loop waits for its children on the kernel (pidfd or a waiter thread), "

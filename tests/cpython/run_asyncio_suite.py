@@ -41,9 +41,9 @@ Usage::
     python tests/cpython/run_asyncio_suite.py [MODULE ...] [--json FILE]
         [--check] [-v] [-k REGEX] [--details] [--hang-timeout S]
 
-``--check`` exits non-zero when a gated group's pass rate is below its
-target or a test of a gated module failed that is not in the
-expected-failure list (``GATED_IO_MODULES`` says which I/O modules gate yet).
+``--check`` exits non-zero when a group's pass rate is below its target or a
+test failed that is not in the expected-failure list (in an I/O module, only
+if the module is in ``GATED_IO_MODULES``).
 CI runs it through ``tests/cpython/test_cpython_asyncio_suite.py`` (marker
 ``cpython``).
 
@@ -103,9 +103,12 @@ IO_MODULES = [
 
 MODULES = PART1_MODULES + IO_MODULES
 
-#: The I/O modules whose failures gate ``--check``. The others are run and
-#: reported; the "I/O" and "whole suite" targets gate once all are in.
-GATED_IO_MODULES: set[str] = set()
+#: The I/O modules whose unlisted failures fail ``--check``. One left out is
+#: run and reported (its failures listed apart) but its failures do not fail
+#: the check by themselves; the groups' targets always do. test_events is
+#: out until two compat bugs are fixed (/work/notes/h4_failures.md: items 1
+#: and 6: a TimerHandle's source traceback, a run inherited by a forked child).
+GATED_IO_MODULES: set[str] = set(IO_MODULES) - {"test_events"}
 
 GROUPS = {"part 1": PART1_MODULES, "I/O": IO_MODULES, "whole suite": MODULES}
 TARGETS = {"part 1": 0.99, "I/O": 0.97, "whole suite": 0.98}
@@ -574,8 +577,6 @@ def summarize(runs: list[dict[str, Any]], expected: dict[str, str]) -> dict[str,
             "total": total,
             "rate": total["passed"] / total["ran"] if total["ran"] else 0.0,
             "target": TARGETS[group],
-            # A group's target gates once every module of it that ran does.
-            "gated": all(_gated(row["module"]) for row in rows),
         }
     whole = groups.get("whole suite", {"total": {k: 0 for k in keys}, "rate": 0.0})
     return {
@@ -593,7 +594,7 @@ def below_target(summary: dict[str, Any]) -> list[str]:
     return [
         f"{name}: {g['rate']:.2%} < {g['target']:.0%}"
         for name, g in summary["groups"].items()
-        if g["gated"] and g["rate"] < g["target"]
+        if g["rate"] < g["target"]
     ]
 
 
@@ -617,10 +618,9 @@ def format_table(summary: dict[str, Any]) -> str:
     for name, g in summary["groups"].items():
         lines.append(line(name, g["total"]))
     for name, g in summary["groups"].items():
-        gate = "" if g["gated"] else ", not gating yet"
-        lines.append(f"pass rate on compat, {name}: {g['rate']:.2%} (target {g['target']:.0%}{gate})")
+        lines.append(f"pass rate on compat, {name}: {g['rate']:.2%} (target {g['target']:.0%})")
     if any(not _gated(row["module"]) for row in summary["table"]):
-        lines.append("* not gating yet: failures reported, not failing --check")
+        lines.append("* its unlisted failures do not fail --check by themselves (GATED_IO_MODULES)")
     return "\n".join(lines)
 
 
@@ -664,7 +664,7 @@ def main(argv: list[str] | None = None) -> int:
     details = {k: v for run in runs for k, v in run["details"].items()}
     for title, tids, show in (
         ("unexpected failures", summary["unexpected"], args.details),
-        ("failures in modules not gating yet", summary["ungated_failures"], args.details and args.modules != MODULES),
+        ("unlisted failures in modules not gating (*)", summary["ungated_failures"], args.details),
     ):
         if tids:
             print(f"\n{title}:")
