@@ -188,24 +188,25 @@ class IOManagerBase:
                 raise _busy(fd, False, "readable", True)
             previous = waiters.read_handle
             waiters.read_handle = handle
-        if previous is not None:
-            # Usually the fd keeps its predecessor's registration; but if
-            # the fd was closed without remove_reader() and its number
-            # reused, that registration is gone with the old file: check.
-            self._refresh(fd, waiters)
-        else:
-            try:
+        try:
+            if previous is not None:
+                # Usually the fd keeps its predecessor's registration; but
+                # if the fd was closed without remove_reader() and its
+                # number reused, that registration is gone with the old
+                # file: check.
+                self._refresh(fd, waiters)
+            else:
                 self._update(fd, waiters)
-            except BaseException:
-                # The OS refused the fd (closed, or a regular file that
-                # cannot be polled): nothing is registered.
-                if writing:
-                    waiters.write_handle = None
-                else:
-                    waiters.read_handle = None
-                if self._waiters.get(fd) is waiters and _idle(waiters):
-                    del self._waiters[fd]
-                raise
+        except BaseException:
+            # The OS refused the fd (closed, or a regular file that cannot
+            # be polled): no callback watches it in this direction now.
+            if writing:
+                waiters.write_handle = None
+            else:
+                waiters.read_handle = None
+            if self._waiters.get(fd) is waiters and _idle(waiters):
+                del self._waiters[fd]
+            raise
         return previous
 
     def clear_handle(self, fd: int, writing: bool) -> Any:

@@ -520,3 +520,18 @@ async def test_epoll_reader_on_fd_closed_behind_our_back_and_reused():
     finally:
         os.close(r2)
         os.close(w2)
+
+
+@pytest.mark.skipif(not hasattr(select, "epoll"), reason="epoll is Linux-only")
+async def test_epoll_replacing_reader_of_closed_fd_raises_and_forgets():
+    # As asyncio's selector: adding a reader for an fd that was closed
+    # behind our back fails, and the fd is then watched by nothing.
+    run = lowlevel.current_kernel_run()
+    r, w = os.pipe()
+    run.add_reader(r, Probe([], "old"))
+    os.close(r)
+    os.close(w)
+    with pytest.raises(OSError):
+        run.add_reader(r, Probe([], "new"))
+    assert run.fd_callbacks(r) == (None, None)
+    assert not current_runner("test").io.busy
