@@ -207,6 +207,7 @@ class KernelRun:
         # Hot path (every asyncio create_task on compat's loop; benchmarks
         # spawn, gather): Runner.spawn's work for this case, inline.
         _init_task(task, coro, context, runner, nursery, name)
+        runner.task_classes.add(task.__class__)
         nursery._children[task] = None
         runner.n_tasks += 1
         runner.ready.append(task)

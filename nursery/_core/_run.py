@@ -158,6 +158,7 @@ class Runner:
         "closed",
         "asyncio_loop",
         "asyncio_current_tasks",
+        "task_classes",
         "kernel_run",
         "__weakref__",
     )
@@ -208,6 +209,11 @@ class Runner:
         self.kernel_run = None  # its KernelRun, made on demand
         self.asyncio_loop = ASYNCIO_BRIDGE.make_loop(self) if asyncio_loop is None else asyncio_loop
         self.asyncio_current_tasks = ASYNCIO_BRIDGE.current_tasks
+        # The classes of the tasks spawned so far (Task and the subclasses
+        # of layers above): the run loop tells a task from a ready item by
+        # its class, with a set lookup rather than isinstance() (hot path:
+        # every step of a compat task and every asyncio callback).
+        self.task_classes: set[type] = {Task}
 
     # ------------------------------------------------------------------
     # spawning, scheduling, cancelling
@@ -238,6 +244,7 @@ class Runner:
             # An instance of a Task subclass made (with __new__) by the layer
             # above, which has its own constructor signature.
             Task.__init__(task, coro, context, self, nursery, async_fn if name is None else name)
+            self.task_classes.add(task.__class__)
         nursery._children[task] = None
         self.n_tasks += 1
         self.ready.append(task)
@@ -478,6 +485,7 @@ class Runner:
         popleft = ready.popleft
         append = ready.append
         task_class = Task
+        task_classes = self.task_classes
         shielded = _SHIELDED
         instruments = self.instruments
         io_waiters = self.io._waiters
@@ -499,7 +507,7 @@ class Runner:
                 ready.extend(batch)
             for _ in range(len(ready)):
                 task = popleft()
-                if task.__class__ is not task_class and not isinstance(task, task_class):
+                if task.__class__ is not task_class and task.__class__ not in task_classes:
                     self.current_task = None
                     if entered:
                         del current_tasks[loop]

@@ -184,6 +184,18 @@ class Task:
                 self._throw_exc = None
         return self._cancel_requests
 
+    # asyncio Task internals that asyncio libraries read (anyio's cancel
+    # scopes, for one): whether a cancellation is pending delivery, and
+    # the future the task waits on (the kernel does not say: None).
+
+    @property
+    def _must_cancel(self) -> bool:
+        return self._throw_exc is not None
+
+    @property
+    def _fut_waiter(self) -> Any:
+        return None
+
     def get_name(self) -> str:
         return self.name
 

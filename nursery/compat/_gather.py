@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from asyncio import events
-from contextvars import copy_context
 from types import CoroutineType
 from typing import Any
 
@@ -108,7 +107,9 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> asyncio.F
             # add_done_callback would do).
             fut = new_task(loop, arg)
             fut._callback0 = child_done
-            fut._context0 = copy_context()
+            # (child_done reads no context variables: it may run in the
+            # finished task's context rather than in a copy of ours.)
+            fut._context0 = fut.context
             count += 1
             futures_of[arg] = fut
         elif fut is None:

@@ -210,14 +210,6 @@ class Task(lowlevel.Task):
     def _coro(self) -> Any:
         return self.coro
 
-    @property
-    def _must_cancel(self) -> bool:
-        return self._throw_exc is not None
-
-    @property
-    def _fut_waiter(self) -> Any:
-        return None
-
     # ------------------------------------------------------------------
     # stacks
 

