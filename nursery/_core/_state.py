@@ -6,6 +6,7 @@ runner without importing the run loop.
 
 from __future__ import annotations
 
+import os
 import threading
 
 
@@ -16,6 +17,18 @@ class _RunState(threading.local):
 
 
 STATE = _RunState()
+
+
+def _forget_runs_in_forked_child() -> None:
+    # A child forked while a run was active in the forking thread (a
+    # process pool started from a task, say) must be able to start runs of
+    # its own: the parent's run, with its epoll set and wake-up socket,
+    # is not the child's. (asyncio forgets its running loop the same way.)
+    STATE.runner = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_runs_in_forked_child)
 
 _NO_RUN_MESSAGE = (
     "{what} must be called from inside nursery.run(), but no nursery run is "

@@ -3,6 +3,7 @@ the run loop's idle wait."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -31,17 +32,21 @@ class WakeupSocketpair:
         only if nobody else (a host loop in guest mode) set one already."""
         if threading.current_thread() is not threading.main_thread():
             return
+        global _installed_signal_fd
         previous = signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
         if previous != -1:
             # Someone else's: keep theirs.
             signal.set_wakeup_fd(previous)
             return
         self._previous_signal_fd = previous
+        _installed_signal_fd = self._write.fileno()
 
     def stop_waking_on_signals(self) -> None:
+        global _installed_signal_fd
         if self._previous_signal_fd is not None:
             signal.set_wakeup_fd(self._previous_signal_fd)
             self._previous_signal_fd = None
+            _installed_signal_fd = None
 
     def wakeup(self) -> None:
         """Safe from any thread and from signal handlers."""
@@ -62,3 +67,29 @@ class WakeupSocketpair:
     def close(self) -> None:
         self._read.close()
         self._write.close()
+
+
+# The signal wake-up fd a run of this process installed (there is one per
+# process), or None.
+_installed_signal_fd: int | None = None
+
+
+def _drop_parents_signal_fd_in_child() -> None:
+    # A child forked during a run inherits the wake-up fd, which is the
+    # parent run's socket: the child's signals would wake the parent, and
+    # the child's own runs would take it for someone else's and not set
+    # theirs. Clear it (if it is still ours).
+    global _installed_signal_fd
+    fd, _installed_signal_fd = _installed_signal_fd, None
+    if fd is None:
+        return
+    try:
+        current = signal.set_wakeup_fd(-1)
+        if current != fd:
+            signal.set_wakeup_fd(current)
+    except ValueError:  # not the main thread (cannot happen after fork)
+        pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_parents_signal_fd_in_child)

@@ -98,6 +98,9 @@ class TimerHandle(asyncio.TimerHandle):
 
     def __init__(self, when: float, callback: Any, args: Any, loop: Any, context: Any = None) -> None:
         super().__init__(when, callback, args, loop, context)
+        if self._source_traceback:
+            # asyncio's constructor dropped its own frame, not this one.
+            del self._source_traceback[-1]
         self._timer_seq = 0
 
     _run = _run_handle
