@@ -440,11 +440,29 @@ class Runner:
     # the loop
 
     def _unusual_yield(self, task: Task, message: Any) -> None:
+        # Anything but a checkpoint or an abort function. First (hot path:
+        # every await of an asyncio future, e.g. asyncio streams on compat's
+        # loop, benchmark echo_tcp): an asyncio future, or anything
+        # following its protocol; park the task until the future is done,
+        # as asyncio's Task would.
+        blocking = getattr(message, "_asyncio_future_blocking", None)
+        if blocking:
+            message._asyncio_future_blocking = False
+            wait = ForeignFutureWait(self, task, message)
+            message.add_done_callback(wait)
+            task._abort_func = wait.abort
+            if task._cancel_scope._effectively_cancelled:
+                self.deliver_cancel(task)
+            elif task._throw_exc is not None:
+                self._deliver_edge_cancel(task)
+            return
         if message is _SHIELDED:
             self.ready.append(task)
-        elif getattr(message, "_asyncio_future_blocking", None) is not None:
-            self._wait_foreign_future(task, message)
-            return
+        elif blocking is not None:
+            task._throw_exc = RuntimeError(
+                f"yield was used instead of yield from in task {task.name!r} with {message!r}"
+            )
+            self.ready.append(task)
         else:
             task._throw_exc = TypeError(
                 f"task {task.name!r} yielded {message!r} to the nursery kernel, which "
@@ -456,24 +474,6 @@ class Runner:
         # Like every other way of becoming ready, this is reported.
         if "task_scheduled" in self.instruments:
             self.instruments.call("task_scheduled", task)
-
-    def _wait_foreign_future(self, task: Task, future: Any) -> None:
-        # An asyncio future (or anything following its protocol): park the
-        # task until the future is done, as asyncio's Task would.
-        if not future._asyncio_future_blocking:
-            task._throw_exc = RuntimeError(
-                f"yield was used instead of yield from in task {task.name!r} with {future!r}"
-            )
-            self.ready.append(task)
-            return
-        future._asyncio_future_blocking = False
-        wait = ForeignFutureWait(self, task, future)
-        future.add_done_callback(wait)
-        task._abort_func = wait.abort
-        if task._cancel_scope._effectively_cancelled:
-            self.deliver_cancel(task)
-        elif task._throw_exc is not None:
-            self._deliver_edge_cancel(task)
 
     def _run_batch(self, drain: bool = False) -> None:
         # Hot path: see the module docstring. Locals instead of attribute
