@@ -301,6 +301,46 @@ async def tour_asyncio() -> None:
 
 
 # ----------------------------------------------------------------------
+# 8. asyncio networking and subprocesses on the kernel
+
+
+@section("asyncio streams and subprocesses on the kernel")
+async def tour_asyncio_io() -> None:
+    """The seed's streams example (an echo client) against an asyncio echo
+    server, and its subprocess example, with compat's streams and
+    subprocesses: sockets and pipes are waited on by the nursery kernel."""
+    import sys
+
+    from nursery import compat as asyncio
+
+    async def handle_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = await reader.read(100)
+        writer.write(data)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(handle_echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        message = "Hello World!"
+        say(f"Send: {message!r}")
+        writer.write(message.encode())
+        await writer.drain()
+        data = await reader.read(100)
+        say(f"Received: {data.decode()!r}")
+        say("Close the connection")
+        writer.close()
+        await writer.wait_closed()
+
+    code = "import sys; print('hello from a child process, Python', sys.version_info[0])"
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE)
+    line = (await proc.stdout.readline()).decode().rstrip()
+    say(f"child said: {line!r}; exit status {await proc.wait()}")
+
+
+# ----------------------------------------------------------------------
 
 
 async def tour(selected: list[tuple[int, str, SectionFn]]) -> None:

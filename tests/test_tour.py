@@ -61,6 +61,7 @@ def test_tour_sections_in_order(tour) -> None:
         "== 5. The task tree: what is everything waiting for?",
         "== 6. A TCP echo server and a few clients",
         "== 7. asyncio code on the kernel",
+        "== 8. asyncio streams and subprocesses on the kernel",
         "== End of the tour. Next: the docs (make docs) and the tests (make test).",
     ]
 
@@ -160,6 +161,20 @@ def test_tour_asyncio_on_the_kernel(tour) -> None:
     ]
 
 
+def test_tour_asyncio_streams_and_subprocesses(tour) -> None:
+    out = tour[0].stdout
+    lines = [line.strip() for line in out[out.index("== 8.") :].splitlines()]
+    start = lines.index("Send: 'Hello World!'")
+    # The seed's echo client prints what it prints against stock asyncio.
+    assert lines[start : start + 5] == [
+        "Send: 'Hello World!'",
+        "Received: 'Hello World!'",
+        "Close the connection",
+        "child said: 'hello from a child process, Python 3'; exit status 0",
+        "",
+    ]
+
+
 def test_tour_runs_selected_sections() -> None:
     proc = run_tour("4")
     assert proc.returncode == 0, proc.stderr
@@ -174,7 +189,7 @@ def test_tour_list_and_bad_arguments() -> None:
     proc = run_tour("--list")
     assert proc.returncode == 0
     assert proc.stdout.splitlines()[0] == "1. Nurseries: children run concurrently, the parent waits for them all"
-    assert len(proc.stdout.splitlines()) == 7
+    assert len(proc.stdout.splitlines()) == 8
 
     proc = run_tour("99")
     assert proc.returncode == 2
