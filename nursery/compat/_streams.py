@@ -617,7 +617,10 @@ class StreamReader:
             self._paused = False
             self._transport.resume_reading()
 
-    async def _wait_for_data(self, func_name: str) -> None:
+    def _new_waiter(self, func_name: str) -> Any:
+        """The future a read waits on for more data or EOF, set as
+        ``_waiter``; the caller awaits it and resets ``_waiter`` after.
+        (Not a coroutine: the hot paths wait without one more frame.)"""
         # One waiter at a time: with two, which one gets the next data would
         # be arbitrary.
         if self._waiter is not None:
@@ -631,6 +634,11 @@ class StreamReader:
             self._paused = False
             self._transport.resume_reading()
         waiter = self._waiter = self._loop.create_future()
+        return waiter
+
+    async def _wait_for_data(self, func_name: str) -> None:
+        # (asyncio's name for it; code that subclasses the reader calls it.)
+        waiter = self._new_waiter(func_name)
         try:
             await waiter
         finally:
@@ -651,13 +659,7 @@ class StreamReader:
             return await self._read_to_eof()
         buffer = self._buffer
         if not buffer and not self._eof:
-            # _wait_for_data("read"), inline: one coroutine less per wait.
-            if self._waiter is not None:
-                raise RuntimeError("read() called while another coroutine is already waiting for incoming data")
-            if self._paused:
-                self._paused = False
-                self._transport.resume_reading()
-            waiter = self._waiter = self._loop.create_future()
+            waiter = self._new_waiter("read")
             try:
                 await waiter
             finally:
@@ -685,7 +687,11 @@ class StreamReader:
             if not buffer:
                 if self._eof:
                     break
-                await self._wait_for_data("read")
+                waiter = self._new_waiter("read")
+                try:
+                    await waiter
+                finally:
+                    self._waiter = None
                 continue
             if len(buffer) <= limit:
                 blocks.append(bytes(buffer))
@@ -714,16 +720,7 @@ class StreamReader:
                 partial = bytes(buffer)
                 buffer.clear()
                 raise IncompleteReadError(partial, n)
-            # _wait_for_data("readexactly"), inline: one coroutine less per
-            # wait.
-            if self._waiter is not None:
-                raise RuntimeError(
-                    "readexactly() called while another coroutine is already waiting for incoming data"
-                )
-            if self._paused:
-                self._paused = False
-                self._transport.resume_reading()
-            waiter = self._waiter = self._loop.create_future()
+            waiter = self._new_waiter("readexactly")
             try:
                 await waiter
             finally:
@@ -745,29 +742,53 @@ class StreamReader:
         A line longer than the limit raises ``ValueError``: the line is
         dropped (with its newline) if the newline has arrived, otherwise the
         whole buffer is."""
-        # Hot path (bench streams echo): a whole line already buffered is
-        # taken without the readuntil() machinery.
-        if self._exception is None:
-            buffer = self._buffer
-            end = buffer.find(b"\n") + 1
-            if 0 < end <= self._limit + 1:
-                line = bytes(memoryview(buffer)[:end])
-                del buffer[:end]
-                if self._paused:
-                    self._maybe_resume_transport()
-                return line
+        # Hot path (line protocols; bench streams echo): readuntil(b"\n")
+        # inline, with its errors turned into readline's as asyncio's
+        # readline does (an incomplete last line is returned, an overlong
+        # line dropped with ValueError), without a coroutine per call.
+        buffer = self._buffer
+        if self._exception is not None:
+            raise self._exception
+        limit = self._limit
         try:
-            return await self.readuntil(b"\n")
-        except IncompleteReadError as e:
-            return e.partial
+            # (bytearray.find is most of the cost of a buffered line: one
+            # call per line, and none on an empty buffer.)
+            end = buffer.find(b"\n") + 1 if buffer else 0
+            if not end:
+                # Bytes before ``offset`` hold no newline (see readuntil).
+                offset = len(buffer)
+                while True:
+                    if offset > limit:
+                        raise LimitOverrunError("Separator is not found, and chunk exceed the limit", offset)
+                    if self._eof:
+                        partial = bytes(buffer)
+                        buffer.clear()
+                        return partial
+                    waiter = self._new_waiter("readuntil")
+                    try:
+                        await waiter
+                    finally:
+                        self._waiter = None
+                    buflen = len(buffer)
+                    if buflen > offset:
+                        end = buffer.find(b"\n", offset) + 1
+                        if end:
+                            break
+                        offset = buflen
+            if end > limit + 1:
+                raise LimitOverrunError("Separator is found, but chunk is longer than limit", end - 1)
         except LimitOverrunError as e:
-            buffer = self._buffer
             if buffer.startswith(b"\n", e.consumed):
                 del buffer[: e.consumed + 1]
             else:
                 buffer.clear()
             self._maybe_resume_transport()
             raise ValueError(e.args[0])
+        line = bytes(memoryview(buffer)[:end])
+        del buffer[:end]
+        if self._paused:
+            self._maybe_resume_transport()
+        return line
 
     async def readuntil(self, separator: Any = b"\n") -> bytes:
         """The data up to and including ``separator``.
@@ -812,7 +833,11 @@ class StreamReader:
                 partial = bytes(buffer)
                 buffer.clear()
                 raise IncompleteReadError(partial, None)  # type: ignore[arg-type]
-            await self._wait_for_data("readuntil")
+            waiter = self._new_waiter("readuntil")
+            try:
+                await waiter
+            finally:
+                self._waiter = None
         if start > limit:
             raise LimitOverrunError("Separator is found, but chunk is longer than limit", start)
         end = start + seplen
@@ -853,7 +878,11 @@ class StreamReader:
                 partial = bytes(buffer)
                 buffer.clear()
                 raise IncompleteReadError(partial, None)  # type: ignore[arg-type]
-            await self._wait_for_data("readuntil")
+            waiter = self._new_waiter("readuntil")
+            try:
+                await waiter
+            finally:
+                self._waiter = None
         if match_start > limit:
             raise LimitOverrunError("Separator is found, but chunk is longer than limit", match_start)
         chunk = bytes(memoryview(buffer)[:match_end])
