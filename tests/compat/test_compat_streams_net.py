@@ -633,8 +633,17 @@ async def _many(aio: Any, clients: int, rounds: int) -> Any:
     server = await aio.start_server(handler, "127.0.0.1", 0, backlog=clients)
     port = server.sockets[0].getsockname()[1]
 
+    connected = 0
+    all_connected = asyncio.Event()
+
     async def client(i: int) -> bool:
+        nonlocal connected
         reader, writer = await aio.open_connection("127.0.0.1", port)
+        # Every connection is open at once before any talks.
+        connected += 1
+        if connected == clients:
+            all_connected.set()
+        await all_connected.wait()
         ok = True
         for n in range(rounds):
             message = f"client {i} message {n}\n".encode()
