@@ -546,3 +546,47 @@ def test_stream_names_are_stock_asyncios() -> None:
     assert missing == []
     assert sys.platform == "win32" or {"open_unix_connection", "start_unix_server"} <= set(compat.__all__)
     assert LIMIT_DEFAULT == asyncio.streams._DEFAULT_LIMIT
+
+
+class ClosableTransport:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __repr__(self) -> str:
+        return "<ClosableTransport>"
+
+
+@pytest.mark.parametrize("loop_closed", [False, True])
+def test_dropped_writer_finaliser(aio: Any, loop_closed: bool) -> None:
+    # A writer collected while its transport is open: closes it with
+    # "unclosed <StreamWriter ...>", or says "loop is closed" when it cannot
+    # (where the running version's stock writer has the finaliser).
+    import gc
+    import warnings
+
+    def scenario(aio: Any) -> Any:
+        loop = asyncio.new_event_loop()
+        transport = ClosableTransport()
+        writer = aio.StreamWriter(transport, None, None, loop)
+        if loop_closed:
+            loop.close()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            del writer
+            gc.collect()
+        loop.close()
+        return [(w.category.__name__, str(w.message)) for w in caught], transport.closed
+
+    expected = scenario(asyncio)
+    assert scenario(aio) == expected
+    if hasattr(asyncio.StreamWriter, "__del__"):
+        if loop_closed:
+            assert expected == ([("ResourceWarning", "loop is closed")], False)
+        else:
+            assert expected == ([("ResourceWarning", "unclosed <StreamWriter transport=<ClosableTransport>>")], True)

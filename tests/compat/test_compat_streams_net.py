@@ -731,3 +731,36 @@ def test_scope_cancelled_read_and_drain_lose_nothing() -> None:
         return read_scope.cancelled_caught, drain_scope.cancelled_caught, rest, len(received) == sent
 
     assert nursery.run(main) == (True, True, b"partial-rest", True)
+
+
+@combos
+def test_dropped_client_writer(where: str, impl: str) -> None:
+    # An open writer that is garbage collected closes its transport and
+    # says so with a ResourceWarning (where the running version's stock
+    # writer does: 3.11.7+, 3.12.1+, 3.13).
+    async def scenario(aio: Any) -> Any:
+        import warnings
+
+        eof = asyncio.Event()
+        server_writers: list[Any] = []
+
+        async def handler(reader: Any, writer: Any) -> None:
+            server_writers.append(writer)
+            await reader.read()
+            eof.set()
+
+        server, port = await serve(aio, handler)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            reader, writer = await aio.open_connection("127.0.0.1", port)
+            del writer
+            gc.collect()
+        await asyncio.wait_for(eof.wait(), 5)
+        for w in server_writers:
+            w.close()
+        await close_server(server)
+        return sorted(str(w.message).split(" transport=")[0] for w in caught)
+
+    expected = ["unclosed <StreamWriter"] if hasattr(asyncio.StreamWriter, "__del__") else []
+    assert same_as_stock(where, impl, scenario) == expected
+
