@@ -532,8 +532,6 @@ class StreamReader:
         self._transport: Any = None
         #: Whether we paused the transport's reading (buffer over 2 * limit).
         self._paused = False
-        #: The bytes object the buffer holds a copy of, if any (feed_data).
-        self._chunk: bytes | None = None
         if self._loop.get_debug():
             self._source_traceback = format_helpers.extract_stack(sys._getframe(1))
 
@@ -598,12 +596,6 @@ class StreamReader:
         if not data:
             return
         buffer = self._buffer
-        # A bytes chunk fed into an empty buffer is remembered, so that a
-        # read that takes exactly it returns it instead of a copy (bulk
-        # transfers: one copy per chunk fewer). The chunk stands for the
-        # buffer only while their lengths match: appending forgets it, and
-        # any read shrinks the buffer.
-        self._chunk = data if not buffer and data.__class__ is bytes else None
         buffer += data
         waiter = self._waiter
         if waiter is not None:
@@ -673,8 +665,7 @@ class StreamReader:
             finally:
                 self._waiter = None
         if len(buffer) <= n:
-            chunk = self._chunk
-            data = chunk if chunk is not None and len(chunk) == len(buffer) else bytes(buffer)
+            data = bytes(buffer)
             buffer.clear()
         else:
             data = bytes(memoryview(buffer)[:n])
@@ -735,8 +726,7 @@ class StreamReader:
             finally:
                 self._waiter = None
         if len(buffer) == n:
-            chunk = self._chunk
-            data = chunk if chunk is not None and len(chunk) == n else bytes(buffer)
+            data = bytes(buffer)
             buffer.clear()
         else:
             data = bytes(memoryview(buffer)[:n])

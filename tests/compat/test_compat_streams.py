@@ -591,25 +591,3 @@ def test_dropped_writer_finaliser(aio: Any, loop_closed: bool) -> None:
         else:
             assert expected == ([("ResourceWarning", "unclosed <StreamWriter transport=<ClosableTransport>>")], True)
 
-
-def test_a_whole_chunk_is_returned_without_a_copy() -> None:
-    # compat's reader hands back the bytes object it was fed when a read
-    # takes exactly that (bulk transfers); any other read copies.
-    async def scenario() -> Any:
-        reader = compat.StreamReader(loop=asyncio.get_running_loop())
-        chunk = b"a" * 1000
-        reader.feed_data(chunk)
-        whole = await reader.read(4096)
-        reader.feed_data(chunk)
-        exact = await reader.readexactly(1000)
-        reader.feed_data(chunk)
-        head = await reader.read(10)
-        reader.feed_data(b"b" * 10)  # appended: the chunk no longer stands for the buffer
-        rest = await reader.read(4096)
-        mutable = bytearray(b"c" * 10)
-        reader.feed_data(mutable)
-        copied = await reader.read(4096)
-        mutable[:] = b"d" * 10
-        return whole is chunk, exact is chunk, head, rest == b"a" * 990 + b"b" * 10, copied
-
-    assert asyncio.run(scenario()) == (True, True, b"a" * 10, True, b"c" * 10)
