@@ -53,6 +53,9 @@ class _Aborting:
 _ABORTING = _Aborting()
 
 
+_new_object = object.__new__
+
+
 class ForeignFutureWait:
     """A task parked on an asyncio future: the future's done-callback.
 
@@ -63,12 +66,8 @@ class ForeignFutureWait:
     queue, which is where asyncio's own Task would be stepped.
     """
 
+    # (Made by Runner._unusual_yield, which sets the three fields.)
     __slots__ = ("_runner", "_task", "_future")
-
-    def __init__(self, runner: Runner, task: Task, future: Any) -> None:
-        self._runner = runner
-        self._task = task
-        self._future = future
 
     def __call__(self, _: Any) -> None:
         task = self._task
@@ -284,7 +283,13 @@ class Runner:
         abort = task._abort_func
         task._abort_func = _ABORTING
         try:
-            result = abort(raise_cancel)
+            if abort.__class__ is ForeignFutureWait:
+                # (A wait on an asyncio future is its own abort function's
+                # holder: calling it would wake the task; see
+                # _unusual_yield.)
+                result = abort.abort(raise_cancel)
+            else:
+                result = abort(raise_cancel)
         except BaseException as exc:
             self.crash(NurseryInternalError(f"abort function {abort!r} raised"), exc)
             result = None
@@ -339,7 +344,7 @@ class Runner:
         # it blocks, through _deliver_edge_cancel.
 
     def _deliver_edge_cancel(self, task: Task) -> None:
-        wait = getattr(task._abort_func, "__self__", None)
+        wait = task._abort_func
         if wait.__class__ is ForeignFutureWait:
             # asyncio's Task.cancel() on a task waiting for a future cancels
             # that future and lets the task wake up as the future completes
@@ -448,9 +453,15 @@ class Runner:
         blocking = getattr(message, "_asyncio_future_blocking", None)
         if blocking:
             message._asyncio_future_blocking = False
-            wait = ForeignFutureWait(self, task, message)
+            # ForeignFutureWait(self, task, message) without the call; the
+            # wait itself stands for its abort method in _abort_func (no
+            # bound method made per wait; _try_abort knows).
+            wait = _new_object(ForeignFutureWait)
+            wait._runner = self
+            wait._task = task
+            wait._future = message
             message.add_done_callback(wait)
-            task._abort_func = wait.abort
+            task._abort_func = wait
             if task._cancel_scope._effectively_cancelled:
                 self.deliver_cancel(task)
             elif task._throw_exc is not None:
