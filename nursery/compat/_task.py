@@ -32,6 +32,7 @@ __all__ = ["Task"]
 # (Bound once: the hot path of every create_task, benchmarks spawn, gather.)
 _register_task = asyncio.tasks._register_task
 _new_object = object.__new__
+_FOREIGN_FUTURE_WAKER = lowlevel.KernelRun.FOREIGN_FUTURE_WAKER
 
 _PENDING = "PENDING"
 _CANCELLED = "CANCELLED"
@@ -298,7 +299,12 @@ class Task(lowlevel.Task):
             # (The first callback runs first: it was added first.)
             self._callback0 = None
             loop = self._loop
-            if loop._closed or loop._debug:
+            if fn.__class__ is _FOREIGN_FUTURE_WAKER and not loop._closed:
+                # A task awaits this one (aiohttp, for one, awaits a task
+                # per request): what the loop's call_soon does with the
+                # kernel's waker, at once (see EventLoop.call_soon).
+                fn(self)
+            elif loop._closed or loop._debug:
                 loop.call_soon(fn, self, context=self._context0)
             else:
                 # Hot path (every task with a done-callback; benchmarks
