@@ -68,16 +68,6 @@ def counting_epoll() -> Any:
     return install
 
 
-@pytest.fixture
-def sockpair() -> Any:
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
-
-
 async def test_each_wait_costs_one_epoll_ctl(sockpair: Any, counting_epoll: Any) -> None:
     a, b = sockpair
     counter = counting_epoll()

@@ -12,32 +12,10 @@ import time
 import pytest
 
 import nursery
-import nursery._core._run as _run_module
 from nursery import lowlevel
 from nursery._core import current_runner
 from nursery._core._io_epoll import EpollIOManager
-from nursery._core._io_select import SelectIOManager
 from nursery.testing import wait_all_tasks_blocked
-
-BACKENDS = {"epoll": EpollIOManager, "select": SelectIOManager}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request, monkeypatch):
-    """Run the test's kernel with each I/O backend in turn."""
-    cls = BACKENDS[request.param]
-    monkeypatch.setattr(_run_module, "make_io_manager", lambda runner, wakeup: cls(runner, wakeup))
-    return cls
-
-
-@pytest.fixture
-def sockpair():
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
 
 
 def _io():

@@ -11,29 +11,8 @@ import sys
 import pytest
 
 import nursery
-import nursery._subprocess_wait
 from nursery.lowlevel import wait_child_exited
 from nursery.testing import assert_checkpoints, wait_all_tasks_blocked
-
-
-def has_pidfd() -> bool:
-    if getattr(os, "pidfd_open", None) is None:
-        return False
-    try:
-        os.close(os.pidfd_open(os.getpid()))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.fixture(params=["pidfd", "thread"])
-def wait_mode(request, monkeypatch):
-    if request.param == "pidfd":
-        if not has_pidfd():
-            pytest.skip("no pidfd_open on this system")
-    else:
-        monkeypatch.setattr(nursery._subprocess_wait, "pidfd_open", None)
-    return request.param
 
 
 def child(code: str) -> subprocess.Popen[bytes]:
@@ -122,9 +101,7 @@ async def test_cancelling_the_wait_leaves_the_child_running(wait_mode):
     assert_reaped(popen.pid)
 
 
-async def test_no_pidfd_left_open():
-    if not has_pidfd():
-        pytest.skip("no pidfd_open on this system")
+async def test_no_pidfd_left_open(wait_mode):
     before = set(os.listdir("/proc/self/fd"))
     popen = child("pass")
     await wait_child_exited(popen)
