@@ -66,14 +66,23 @@ class ForeignFutureWait:
     queue, which is where asyncio's own Task would be stepped.
     """
 
-    # (Made by Runner._unusual_yield, which sets the three fields.)
-    __slots__ = ("_runner", "_task", "_future")
+    # (Made by Runner._run_batch, which sets both fields.)
+    __slots__ = ("_task", "_future")
 
     def __call__(self, _: Any) -> None:
         task = self._task
         if task is not None:
             self._task = None
-            self._runner.reschedule(task)
+            # Runner.reschedule(task), inline (hot path: every wake-up by
+            # an asyncio future; aiohttp takes two per request). Its check
+            # holds: _abort_func is this wait until it is aborted, and an
+            # abort clears _task.
+            task._abort_func = None
+            task._send_value = None
+            runner = task._runner
+            runner.ready.append(task)
+            if runner.instruments and "task_scheduled" in runner.instruments:
+                runner.instruments.call("task_scheduled", task)
 
     def abort(self, raise_cancel: Any) -> Abort:
         self._task = None
@@ -445,28 +454,9 @@ class Runner:
     # the loop
 
     def _unusual_yield(self, task: Task, message: Any) -> None:
-        # Anything but a checkpoint or an abort function. First (hot path:
-        # every await of an asyncio future, e.g. asyncio streams on compat's
-        # loop, benchmark echo_tcp): an asyncio future, or anything
-        # following its protocol; park the task until the future is done,
-        # as asyncio's Task would.
+        # Anything but a checkpoint, an abort function or an asyncio future
+        # (those are handled in _run_batch).
         blocking = getattr(message, "_asyncio_future_blocking", None)
-        if blocking:
-            message._asyncio_future_blocking = False
-            # ForeignFutureWait(self, task, message) without the call; the
-            # wait itself stands for its abort method in _abort_func (no
-            # bound method made per wait; _try_abort knows).
-            wait = _new_object(ForeignFutureWait)
-            wait._runner = self
-            wait._task = task
-            wait._future = message
-            message.add_done_callback(wait)
-            task._abort_func = wait
-            if task._cancel_scope._effectively_cancelled:
-                self.deliver_cancel(task)
-            elif task._throw_exc is not None:
-                self._deliver_edge_cancel(task)
-            return
         if message is _SHIELDED:
             self.ready.append(task)
         elif blocking is not None:
@@ -495,9 +485,10 @@ class Runner:
         ready = self.ready
         popleft = ready.popleft
         append = ready.append
-        task_class = Task
         task_classes = self.task_classes
         shielded = _SHIELDED
+        new_object = _new_object
+        future_wait = ForeignFutureWait
         instruments = self.instruments
         io_waiters = self.io._waiters
         queue = self.threadsafe_queue
@@ -518,7 +509,7 @@ class Runner:
                 ready.extend(batch)
             for _ in range(len(ready)):
                 task = popleft()
-                if task.__class__ is not task_class and task.__class__ not in task_classes:
+                if task.__class__ not in task_classes:
                     self.current_task = None
                     if entered:
                         del current_tasks[loop]
@@ -567,6 +558,24 @@ class Runner:
                         elif task._throw_exc is not None:
                             # The task cancelled itself asyncio-style
                             # (Task.cancel() on the running task).
+                            self._deliver_edge_cancel(task)
+                    elif getattr(message, "_asyncio_future_blocking", None):
+                        # An asyncio future (or anything following its
+                        # protocol): park the task until it is done, as
+                        # asyncio's Task would. Inline, not a method (hot
+                        # path: every await of an asyncio future on compat's
+                        # loop; aiohttp awaits two per request). The wait
+                        # stands in _abort_func for its abort method (no
+                        # bound method made per wait; _try_abort knows).
+                        message._asyncio_future_blocking = False
+                        wait = new_object(future_wait)
+                        wait._task = task
+                        wait._future = message
+                        message.add_done_callback(wait)
+                        task._abort_func = wait
+                        if task._cancel_scope._effectively_cancelled:
+                            self.deliver_cancel(task)
+                        elif task._throw_exc is not None:
                             self._deliver_edge_cancel(task)
                     else:
                         self._unusual_yield(task, message)

@@ -51,6 +51,8 @@ _set_task_name: Callable[[Any, object], None] = getattr(
 )
 
 _FOREIGN_FUTURE_WAKER = lowlevel.KernelRun.FOREIGN_FUTURE_WAKER
+_new_object = object.__new__
+_copy_context = contextvars.copy_context
 
 
 class EventLoop(SubprocessSignalMixin, KernelSelectorIO, asyncio.SelectorEventLoop):
@@ -109,13 +111,27 @@ class EventLoop(SubprocessSignalMixin, KernelSelectorIO, asyncio.SelectorEventLo
             # returns, and no one else holds such a callback.
             callback(*args)
             return None  # type: ignore[return-value]
-        self._check_closed()
-        if self._debug:
+        if self._closed or self._debug:
+            self._check_closed()
             self._check_thread()
             self._check_callback(callback, "call_soon")
-        handle = Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
+            handle = Handle(callback, args, self, context)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+            self._enqueue(handle)
+            return handle
+        # Hot path (every callback a stock Task or future schedules: on
+        # 3.12+ each wake-up of a stock Task, such as aiohttp's per-request
+        # task): Handle(callback, args, self, context) without the
+        # constructor call and the closed-check call.
+        handle = _new_object(Handle)
+        handle._context = _copy_context() if context is None else context
+        handle._loop = self
+        handle._callback = callback
+        handle._args = args
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = None
         self._enqueue(handle)
         return handle
 

@@ -141,6 +141,11 @@ class Task(lowlevel.Task):
         if self._state != _PENDING:
             self._loop.call_soon(fn, self, context=context)
             return
+        if fn.__class__ is _FOREIGN_FUTURE_WAKER and self._callback0 is None and self._callbacks is None:
+            # A kernel task starts waiting for this one (aiohttp: a task
+            # per request): the waker runs in no context (see _exited).
+            self._callback0 = fn
+            return
         if context is None:
             context = contextvars.copy_context()
         callbacks = self._callbacks
@@ -196,7 +201,12 @@ class Task(lowlevel.Task):
         if self._state == _PENDING:
             self._asyncio_future_blocking = True
             yield self
-        if self._state == _PENDING:
+        state = self._state
+        if state == _FINISHED and self._exception is None:
+            # result(), inline for a task that returned (hot path: aiohttp
+            # awaits a task per request); such a task has nothing to log.
+            return self._result
+        if state == _PENDING:
             raise RuntimeError("await wasn't used with future")
         return self.result()
 
