@@ -140,13 +140,28 @@ class EventLoop(SubprocessSignalMixin, KernelSelectorIO, asyncio.SelectorEventLo
     ) -> TimerHandle:
         if when is None:
             raise TypeError("when cannot be None")
-        self._check_closed()
-        if self._debug:
+        if self._closed or self._debug:
+            self._check_closed()
             self._check_thread()
             self._check_callback(callback, "call_at")
-        timer = TimerHandle(when, callback, args, self, context)
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
+            timer = TimerHandle(when, callback, args, self, context)
+            if timer._source_traceback:
+                del timer._source_traceback[-1]
+        else:
+            # Hot path (asyncio.sleep, timeout, wait_for, call_later:
+            # benchmark timeouts): TimerHandle(when, callback, args, self,
+            # context) without its three constructors (asyncio's call
+            # loop.get_debug()). The fields are asyncio's (3.11-3.13).
+            timer = _new_object(TimerHandle)
+            timer._context = _copy_context() if context is None else context
+            timer._loop = self
+            timer._callback = callback
+            timer._args = args
+            timer._cancelled = False
+            timer._repr = None
+            timer._source_traceback = None
+            timer._when = when
+            timer._timer_seq = 0
         self._add_timer(timer, when)
         timer._scheduled = True
         return timer
