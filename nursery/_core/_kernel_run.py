@@ -41,9 +41,11 @@ class KernelRun:
     __slots__ = ("_runner", "enqueue", "time", "__weakref__")
 
     #: The class of the done-callback the kernel adds to an asyncio future
-    #: that a task awaits. A loop's ``call_soon`` may call such a callback
-    #: at once instead of queueing a handle for it: all it does is put the
-    #: task into the ready queue (if the task still waits for the future).
+    #: that a task awaits. A loop's ``call_soon`` may put such a callback
+    #: itself into the ready queue (:attr:`enqueue`) instead of a handle
+    #: that calls it: the run then steps the task in its place (if the task
+    #: still waits for the future). Calling it puts the task into the ready
+    #: queue at once.
     FOREIGN_FUTURE_WAKER: type = ForeignFutureWait
 
     def __init__(self, runner: Runner) -> None:

@@ -60,10 +60,10 @@ class ForeignFutureWait:
     """A task parked on an asyncio future: the future's done-callback.
 
     Calling it (with the future) reschedules the task, once, unless the wait
-    was aborted meanwhile. An asyncio loop on the kernel may call it when the
-    future schedules it (in ``call_soon``) instead of queueing a handle that
-    would call it later: the task then takes the handle's place in the ready
-    queue, which is where asyncio's own Task would be stepped.
+    was aborted meanwhile. An asyncio loop on the kernel may instead put the
+    wait itself into the ready queue when the future schedules it (in
+    ``call_soon``), where a handle would have gone: the run then steps the
+    task in its place, which is where asyncio's own Task would be stepped.
     """
 
     # (Made by Runner._run_batch, which sets both fields.)
@@ -85,8 +85,16 @@ class ForeignFutureWait:
                 runner.instruments.call("task_scheduled", task)
 
     def abort(self, raise_cancel: Any) -> Abort:
-        self._task = None
         future = self._future
+        if future.done():
+            # The future has finished, so this wait is on its way to the
+            # ready queue (futures schedule their callbacks as they finish):
+            # the task wakes with the future's outcome, and the cancellation
+            # comes at its next checkpoint. (asyncio's Task, too, keeps a
+            # finished future's outcome and throws the CancelledError in
+            # at its next step.)
+            return Abort.FAILED
+        self._task = None
         future.remove_done_callback(self)
         future.cancel()
         if not future.done():
@@ -510,15 +518,30 @@ class Runner:
             for _ in range(len(ready)):
                 task = popleft()
                 if task.__class__ not in task_classes:
-                    self.current_task = None
-                    if entered:
-                        del current_tasks[loop]
-                        entered = False
-                    try:
-                        task._run()
-                    except BaseException as exc:
-                        self.crash(NurseryInternalError(f"callback {task!r} raised"), exc)
-                    continue
+                    if task.__class__ is future_wait:
+                        # A finished future's waker, queued by the asyncio
+                        # loop in the place of a handle: step its task now
+                        # (what the waker's call would do, without a call;
+                        # hot path: streams, aiohttp).
+                        wait = task
+                        task = wait._task
+                        if task is None:
+                            continue
+                        wait._task = None
+                        task._abort_func = None
+                        task._send_value = None
+                        if instruments and "task_scheduled" in instruments:
+                            instruments.call("task_scheduled", task)
+                    else:
+                        self.current_task = None
+                        if entered:
+                            del current_tasks[loop]
+                            entered = False
+                        try:
+                            task._run()
+                        except BaseException as exc:
+                            self.crash(NurseryInternalError(f"callback {task!r} raised"), exc)
+                        continue
                 self.current_task = task
                 current_tasks[loop] = task
                 entered = True

@@ -105,11 +105,12 @@ class EventLoop(SubprocessSignalMixin, KernelSelectorIO, asyncio.SelectorEventLo
 
     def call_soon(self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> Handle:
         if callback.__class__ is _FOREIGN_FUTURE_WAKER and not self._closed:
-            # A future a kernel task awaits is done: the task goes into the
-            # ready queue where the handle would have gone (asyncio's Task
-            # is stepped by that handle). Futures ignore what call_soon
-            # returns, and no one else holds such a callback.
-            callback(*args)
+            # A future a kernel task awaits is done: its waker goes into the
+            # ready queue where the handle would have gone, and the run
+            # steps the task there (asyncio's Task is stepped by that
+            # handle). Futures ignore what call_soon returns, and no one
+            # else holds such a callback.
+            self._enqueue(callback)
             return None  # type: ignore[return-value]
         if self._closed or self._debug:
             self._check_closed()

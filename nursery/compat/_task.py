@@ -312,8 +312,8 @@ class Task(lowlevel.Task):
             if fn.__class__ is _FOREIGN_FUTURE_WAKER and not loop._closed:
                 # A task awaits this one (aiohttp, for one, awaits a task
                 # per request): what the loop's call_soon does with the
-                # kernel's waker, at once (see EventLoop.call_soon).
-                fn(self)
+                # kernel's waker (see EventLoop.call_soon).
+                loop._enqueue(fn)
             elif loop._closed or loop._debug:
                 loop.call_soon(fn, self, context=self._context0)
             else:

@@ -170,3 +170,73 @@ def test_done_callbacks_order_and_context():
 
     assert _run_stock(main) == _run_compat(main)
     assert _run_compat(main) == ["queued before", ("a", 5, "ctx"), ("b", "unset"), "queued after"]
+
+
+def test_task_cancel_after_the_future_finished():
+    # The future is done and its waiter's wake-up queued when cancel()
+    # arrives: the CancelledError is thrown in at the waiter's next step
+    # (it never sees the result) and the future keeps its result.
+    async def main():
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        seen = []
+
+        async def fut_waiter():
+            try:
+                seen.append(await fut)
+            except asyncio.CancelledError as exc:
+                seen.append(("cancelled", exc.args))
+                raise
+
+        task = loop.create_task(fut_waiter())
+        await asyncio.sleep(0)
+        fut.set_result(1)
+        assert task.cancel("late")
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        return seen, fut.result(), task.cancelled()
+
+    assert _run_stock(main) == _run_compat(main) == ([("cancelled", ("late",))], 1, True)
+
+
+def test_cancel_between_the_awaited_task_finishing_and_the_waiter_waking():
+    # A task parked on another task, cancelled after that one finished and
+    # before the waiter ran again: each step logged, stock and compat alike.
+    async def main():
+        loop = asyncio.get_running_loop()
+        gate = loop.create_future()
+        log = []
+
+        async def child():
+            log.append("child waits")
+            value = await gate
+            log.append("child returns")
+            return value
+
+        async def parent(child_task):
+            try:
+                log.append(("parent got", await child_task))
+            except asyncio.CancelledError as exc:
+                log.append(("parent cancelled", exc.args))
+                raise
+
+        child_task = loop.create_task(child())
+        parent_task = loop.create_task(parent(child_task))
+        await asyncio.sleep(0)
+        gate.set_result(7)
+        # The child runs in the next iteration and finishes: the parent's
+        # wake-up is queued behind this task's.
+        await asyncio.sleep(0)
+        log.append(("child done", child_task.done()))
+        parent_task.cancel("after")
+        try:
+            await parent_task
+        except asyncio.CancelledError:
+            log.append("main saw the cancellation")
+        return log, child_task.result()
+
+    stock = _run_stock(main)
+    assert stock[1] == 7
+    assert _run_compat(main) == stock
