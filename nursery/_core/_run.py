@@ -408,7 +408,7 @@ class Runner:
         # Marks the task done (Task.done()); the bound send is not needed
         # any more.
         task._coro_send = None
-        if task.__class__ is not Task:
+        if type(task) is not Task:
             # A task class of a layer above (nursery.compat's Task) keeps
             # its own outcome and may take the error out of the tree.
             error = task._exited(value, error)
@@ -493,6 +493,8 @@ class Runner:
         ready = self.ready
         popleft = ready.popleft
         append = ready.append
+        task_class = Task
+        type_of = type
         task_classes = self.task_classes
         shielded = _SHIELDED
         new_object = _new_object
@@ -517,8 +519,13 @@ class Runner:
                 ready.extend(batch)
             for _ in range(len(ready)):
                 task = popleft()
-                if task.__class__ not in task_classes:
-                    if task.__class__ is future_wait:
+                # (type(), not .__class__: this site sees tasks, handles and
+                # wakers, and an attribute read on that many types is not
+                # specialized by the interpreter; type() is, whatever the
+                # type. A set lookup only for what is not a plain kernel task.)
+                cls = type_of(task)
+                if cls is not task_class and cls not in task_classes:
+                    if cls is future_wait:
                         # A finished future's waker, queued by the asyncio
                         # loop in the place of a handle: step its task now
                         # (what the waker's call would do, without a call;

@@ -104,7 +104,9 @@ class EventLoop(SubprocessSignalMixin, KernelSelectorIO, asyncio.SelectorEventLo
         pass
 
     def call_soon(self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> Handle:
-        if callback.__class__ is _FOREIGN_FUTURE_WAKER and not self._closed:
+        # (type(), not .__class__: callbacks come in many types, and the
+        # interpreter specializes type() whatever the type.)
+        if type(callback) is _FOREIGN_FUTURE_WAKER and not self._closed:
             # A future a kernel task awaits is done: its waker goes into the
             # ready queue where the handle would have gone, and the run
             # steps the task there (asyncio's Task is stepped by that

@@ -141,7 +141,7 @@ class Task(lowlevel.Task):
         if self._state != _PENDING:
             self._loop.call_soon(fn, self, context=context)
             return
-        if fn.__class__ is _FOREIGN_FUTURE_WAKER and self._callback0 is None and self._callbacks is None:
+        if type(fn) is _FOREIGN_FUTURE_WAKER and self._callback0 is None and self._callbacks is None:
             # A kernel task starts waiting for this one (aiohttp: a task
             # per request): the waker runs in no context (see _exited).
             self._callback0 = fn
@@ -309,7 +309,7 @@ class Task(lowlevel.Task):
             # (The first callback runs first: it was added first.)
             self._callback0 = None
             loop = self._loop
-            if fn.__class__ is _FOREIGN_FUTURE_WAKER and not loop._closed:
+            if type(fn) is _FOREIGN_FUTURE_WAKER and not loop._closed:
                 # A task awaits this one (aiohttp, for one, awaits a task
                 # per request): what the loop's call_soon does with the
                 # kernel's waker (see EventLoop.call_soon).
