@@ -141,11 +141,6 @@ class Task(lowlevel.Task):
         if self._state != _PENDING:
             self._loop.call_soon(fn, self, context=context)
             return
-        if type(fn) is _FOREIGN_FUTURE_WAKER and self._callback0 is None and self._callbacks is None:
-            # A kernel task starts waiting for this one (aiohttp: a task
-            # per request): the waker runs in no context (see _exited).
-            self._callback0 = fn
-            return
         if context is None:
             context = contextvars.copy_context()
         callbacks = self._callbacks
