@@ -5,8 +5,6 @@ Low-level pieces live in :mod:`nursery.lowlevel`; test helpers in
 :mod:`nursery.testing`.
 """
 
-from typing import TYPE_CHECKING
-
 from ._core import (
     TASK_STATUS_IGNORED,
     BrokenResourceError,
@@ -31,9 +29,17 @@ from ._core import (
 from ._abc import AsyncResource, HalfCloseableStream, Listener, ReceiveStream, SendStream, Stream, aclose_forcefully
 from ._channel import MemoryChannelStatistics, MemoryReceiveChannel, MemorySendChannel, open_memory_channel
 from ._event import Event, EventStatistics
+from ._highlevel_socket import SocketListener, SocketStream
+from ._open_tcp_listeners import open_tcp_listeners, serve_tcp
+from ._open_tcp_stream import open_tcp_stream
+from ._serve_listeners import serve_listeners
+from ._unix_sockets import open_unix_listener, open_unix_socket
 from ._public import claim_public_names
-from ._public import lazy_attributes as _lazy_attributes
+from ._signals import open_signal_receiver
+from ._ssl import NeedHandshakeError, SSLListener, SSLStream
+from ._ssl_helpers import open_ssl_over_tcp_listeners, open_ssl_over_tcp_stream, serve_ssl_over_tcp
 from ._stapled import StapledStream
+from ._subprocess import Process, run_process
 from ._sync import (
     CapacityLimiter,
     CapacityLimiterStatistics,
@@ -122,55 +128,11 @@ __all__ = [
     "open_signal_receiver",
 ]
 
-# Networking, TLS, subprocesses and signals, and the public submodules, are
-# loaded on first use (``nursery.SSLStream``, ``from nursery import
-# run_process``, ``nursery.to_thread.run_sync`` after a plain ``import
-# nursery``): a program uses a few of them, if any, and loading them all
-# would nearly double the code ``import nursery`` runs. Type checkers and
-# IDEs see them as plain imports (the TYPE_CHECKING block).
-_LAZY = {
-    # sockets and connections (nursery._highlevel_socket, ...)
-    "SocketListener": "nursery._highlevel_socket",
-    "SocketStream": "nursery._highlevel_socket",
-    "open_tcp_listeners": "nursery._open_tcp_listeners",
-    "serve_tcp": "nursery._open_tcp_listeners",
-    "open_tcp_stream": "nursery._open_tcp_stream",
-    "serve_listeners": "nursery._serve_listeners",
-    "open_unix_listener": "nursery._unix_sockets",
-    "open_unix_socket": "nursery._unix_sockets",
-    # TLS
-    "NeedHandshakeError": "nursery._ssl",
-    "SSLListener": "nursery._ssl",
-    "SSLStream": "nursery._ssl",
-    "open_ssl_over_tcp_listeners": "nursery._ssl_helpers",
-    "open_ssl_over_tcp_stream": "nursery._ssl_helpers",
-    "serve_ssl_over_tcp": "nursery._ssl_helpers",
-    # subprocesses and signals
-    "Process": "nursery._subprocess",
-    "run_process": "nursery._subprocess",
-    "open_signal_receiver": "nursery._signals",
-    # the public submodules
-    "from_thread": "nursery.from_thread",
-    "lowlevel": "nursery.lowlevel",
-    "socket": "nursery.socket",
-    "to_thread": "nursery.to_thread",
-}
-if TYPE_CHECKING:
-    from . import from_thread, lowlevel, socket, to_thread
-    from ._highlevel_socket import SocketListener, SocketStream
-    from ._open_tcp_listeners import open_tcp_listeners, serve_tcp
-    from ._open_tcp_stream import open_tcp_stream
-    from ._serve_listeners import serve_listeners
-    from ._signals import open_signal_receiver
-    from ._ssl import NeedHandshakeError, SSLListener, SSLStream
-    from ._ssl_helpers import open_ssl_over_tcp_listeners, open_ssl_over_tcp_stream, serve_ssl_over_tcp
-    from ._subprocess import Process, run_process
-    from ._unix_sockets import open_unix_listener, open_unix_socket
-else:
-    __getattr__, __dir__ = _lazy_attributes(__name__, globals(), _LAZY)
-del TYPE_CHECKING
-
 claim_public_names(globals(), "nursery")
+
+# The submodules that are part of the public API, so that
+# ``nursery.to_thread.run_sync`` works after a plain ``import nursery``.
+from . import from_thread, socket, to_thread  # noqa: E402
 
 # Every run gets an asyncio event loop (nursery.compat's); see _asyncio_bridge.
 from ._asyncio_bridge import install_bridge as _install_bridge  # noqa: E402

@@ -5,8 +5,6 @@ Everything higher up (synchronization primitives, channels, I/O, the asyncio
 compatibility layer) is built from these pieces, and so can your own.
 """
 
-from typing import TYPE_CHECKING
-
 from ._core import (
     Abort,
     Callback,
@@ -45,21 +43,9 @@ from outcome import Error as _Error, Outcome as _Outcome, Value as _Value
 
 from ._core import current_runner as _current_runner
 from ._public import claim_public_names
-from ._public import lazy_attributes as _lazy_attributes
-
-# Loaded on first use, as nursery's subprocesses are (see nursery/__init__.py).
-_LAZY = {
-    "FdStream": "nursery._unix_pipes",
-    "open_process": "nursery._subprocess",
-    "wait_child_exited": "nursery._subprocess_wait",
-}
-if TYPE_CHECKING:
-    from ._subprocess import open_process
-    from ._subprocess_wait import wait_child_exited
-    from ._unix_pipes import FdStream
-else:
-    __getattr__, __dir__ = _lazy_attributes(__name__, globals(), _LAZY)
-del TYPE_CHECKING
+from ._subprocess import open_process
+from ._subprocess_wait import wait_child_exited
+from ._unix_pipes import FdStream
 
 
 def reschedule(task: Task, next_send: _Outcome = _Value(None)) -> None:

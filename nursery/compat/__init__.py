@@ -4,9 +4,6 @@
 the kernel; :class:`EventLoop` runs stock asyncio code and libraries on it.
 """
 
-import socket as _socket
-from typing import TYPE_CHECKING
-
 from ._exceptions import *  # noqa: F403
 from ._exceptions import __all__ as _exceptions_all
 from ._locks import Barrier, BoundedSemaphore, Condition, Event, Lock, Semaphore
@@ -32,6 +29,10 @@ from ._as_completed import as_completed
 from ._gather import gather
 from ._shield import shield
 from ._sleep import sleep
+from ._streams import *  # noqa: F403
+from ._streams import __all__ as _streams_all
+from ._subprocess import create_subprocess_exec, create_subprocess_shell
+from . import subprocess  # asyncio.subprocess.PIPE, ...
 from ._taskgroup import TaskGroup
 from ._timeouts import Timeout, timeout, timeout_at
 from ._wait import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, wait
@@ -59,27 +60,9 @@ __all__ += ["LifoQueue", "PriorityQueue", "Queue"]
 __all__ += _exceptions_all
 __all__ += ["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION", "TaskGroup", "Timeout", "as_completed", "gather"]
 __all__ += ["shield", "sleep", "timeout", "timeout_at", "wait", "wait_for"]
-_streams_all = ["StreamReader", "StreamReaderProtocol", "StreamWriter", "open_connection", "start_server"]
-if hasattr(_socket, "AF_UNIX"):  # as _streams.__all__
-    _streams_all += ["open_unix_connection", "start_unix_server"]
 __all__ += _streams_all
 __all__ += ["create_subprocess_exec", "create_subprocess_shell"]
 
 from .._public import claim_public_names  # noqa: E402
-from .._public import lazy_attributes as _lazy_attributes  # noqa: E402
-
-# Streams and subprocesses are loaded on first use, as nursery's networking
-# and subprocesses are (see nursery/__init__.py).
-_LAZY = dict.fromkeys(_streams_all, "nursery.compat._streams")
-_LAZY["create_subprocess_exec"] = "nursery.compat.subprocess"
-_LAZY["create_subprocess_shell"] = "nursery.compat.subprocess"
-_LAZY["subprocess"] = "nursery.compat.subprocess"  # asyncio.subprocess.PIPE, ...
-if TYPE_CHECKING:
-    from . import subprocess
-    from ._streams import *  # noqa: F403
-    from ._subprocess import create_subprocess_exec, create_subprocess_shell
-else:
-    __getattr__, __dir__ = _lazy_attributes(__name__, globals(), _LAZY)
-del TYPE_CHECKING
 
 claim_public_names(globals(), "nursery.compat")

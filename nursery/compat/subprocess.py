@@ -2,7 +2,6 @@
 and friends are in a program that uses ``from nursery import compat as
 asyncio``."""
 
-from .._public import claim_lazy_names as _claim_lazy_names
 from ._subprocess import (
     DEVNULL,
     PIPE,
@@ -21,8 +20,3 @@ __all__ = ["create_subprocess_exec", "create_subprocess_shell"]
 for _cls in (Process, SubprocessStreamProtocol):
     _cls.__module__ = __name__
 del _cls
-
-# create_subprocess_exec/shell are nursery.compat's, and the streams of a
-# Process are too, also when this module is imported before they are used
-# through nursery.compat (which loads them on first use).
-_claim_lazy_names()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import socket as _stdlib_socket
 
-from .. import SocketListener, SocketStream
 from .. import socket as _nsocket
+from .._highlevel_socket import SocketListener, SocketStream
 
 __all__ = ["open_stream_to_socket_listener"]
 
