@@ -126,7 +126,8 @@ class EventLoop(SubprocessSignalMixin, KernelSelectorIO, asyncio.SelectorEventLo
         # Hot path (every callback a stock Task or future schedules: on
         # 3.12+ each wake-up of a stock Task, such as aiohttp's per-request
         # task): Handle(callback, args, self, context) without the
-        # constructor call and the closed-check call.
+        # constructor call and the closed-check call (the fields of
+        # Handle.__init__, as in Task._exited).
         handle = _new_object(Handle)
         handle._context = _copy_context() if context is None else context
         handle._loop = self

@@ -315,7 +315,8 @@ class Task(lowlevel.Task):
                 # Hot path (every task with a done-callback; benchmarks
                 # spawn, gather): Handle(fn, (self,), loop, context) into
                 # the ready queue, without call_soon's checks or the
-                # constructor call.
+                # constructor call (the fields of Handle.__init__, as in
+                # EventLoop.call_soon).
                 handle = _new_object(_Handle)
                 handle._context = self._context0
                 handle._loop = loop
