@@ -601,7 +601,10 @@ class Runner:
                         wait = new_object(future_wait)
                         wait._task = task
                         wait._future = message
-                        message.add_done_callback(wait)
+                        # (With the task's context, as asyncio's Task
+                        # passes its own: the future need not copy the
+                        # current one for a callback that ignores it.)
+                        message.add_done_callback(wait, context=task.context)
                         task._abort_func = wait
                         if task._cancel_scope._effectively_cancelled:
                             self.deliver_cancel(task)

@@ -57,6 +57,8 @@ class Task:
     )
 
     def __init__(self, coro, context, runner, parent_nursery, name) -> None:
+        # (KernelRun.spawn_detached sets these same fields inline, for the
+        # compat loop's tasks: a field added here goes there too.)
         self._name = name
         #: The coroutine object this task runs.
         self.coro = coro
