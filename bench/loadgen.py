@@ -40,9 +40,16 @@ def describe():
     return f"bench.loadgen (Python), {CONNECTIONS} connections"
 
 
+#: The CPUs this process may use, read before Load pins it to one of them: a
+#: worker makes a Load per repetition, and the later ones must split the same
+#: CPUs, not the one the first Load left the server on (then wrk inherited that
+#: CPU and shared it with the server, ~1 context switch per request).
+_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
 def _split_cpus():
     """(server's CPU, generator's CPU), or (None, None) when they can't be kept apart."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    cpus = _CPUS
     if len(cpus) < 2 or not shutil.which("taskset"):
         return None, None
     return cpus[0], cpus[-1]
