@@ -11,7 +11,9 @@ selector are replaced, by the kernel's fd readiness callbacks
 asyncio handle straight into the kernel's ready queue, where asyncio's loop
 would have put it into ``loop._ready``. So the loop has no selector, no
 self-pipe and no poll of its own: the kernel's one poll serves the loop's
-transports and nursery's tasks alike.
+transports and nursery's tasks alike. (The one subclass: stream sockets get
+asyncio's socket transport with shorter read and write paths,
+:mod:`._socket_transport`.)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any, Iterator
 
 from ._handles import Handle
+from ._socket_transport import SocketTransport
 
 __all__ = ["KernelSelectorIO"]
 
@@ -71,6 +74,13 @@ class KernelSelectorIO:
 
     def _read_from_self(self) -> None:
         pass
+
+    def _make_socket_transport(
+        self, sock: Any, protocol: Any, waiter: Any = None, *, extra: Any = None, server: Any = None
+    ) -> SocketTransport:
+        # asyncio's transport with shorter read and write paths
+        # (_socket_transport).
+        return SocketTransport(self, sock, protocol, waiter, extra, server)
 
     # Hot path (every sock_recv/sock_sendall that blocks, every
     # pause/resume_reading of a transport; benchmarks: the compat streams
