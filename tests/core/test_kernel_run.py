@@ -3,6 +3,7 @@ sees it (ready items, timer items, detached tasks, runs driven by step())."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 
 import pytest
@@ -86,6 +87,37 @@ async def test_spawn_detached_task_outlives_the_caller_and_keeps_its_error() -> 
         await nursery.sleep(0)
     assert sorted(outcomes, key=str) == sorted([(None, "ValueError"), (7, None)], key=str)
     assert t1.done() and t2.done()
+
+
+async def test_spawn_detached_initializes_a_subclass_task_as_task_init_does() -> None:
+    # spawn_detached sets Task.__init__'s fields itself (a hot path): a
+    # field added to one and not the other would leave a task half made.
+    run = lowlevel.current_kernel_run()
+
+    class Sub(lowlevel.Task):
+        __slots__ = ()
+
+        def _exited(self, value, error):
+            return None
+
+    async def job() -> None:
+        await nursery.sleep(0)
+
+    context = contextvars.copy_context()
+    detached = run.spawn_detached(job(), task=Sub.__new__(Sub), name="job", context=context)
+    spawned = lowlevel.spawn_system_task(job, name="job", context=context)
+    fields = [name for name in lowlevel.Task.__slots__ if name != "__weakref__"]
+    for name in fields:
+        assert hasattr(detached, name), name
+    same = {"_name", "context", "_runner", "_parent_nursery", "_eventual_parent_nursery", "_child_nurseries",
+            "_cancel_scope", "_send_value", "_throw_exc", "_abort_func", "custom_sleep_data", "_cancel_requests"}
+    assert same | {"coro", "_coro_send"} == set(fields)
+    for name in same:
+        assert getattr(detached, name) == getattr(spawned, name), name
+    assert detached._coro_send == detached.coro.send
+    for _ in range(3):
+        await nursery.sleep(0)
+    assert detached.done() and spawned.done()
 
 
 def test_a_run_driven_by_step() -> None:
