@@ -186,11 +186,18 @@ class KernelRun:
         task: Task | None = None,
         name: object = None,
         context: contextvars.Context | None = None,
+        eager: bool = False,
     ) -> Task:
         """Start a task running the coroutine object *coro* that belongs to
         the run, not to the caller: it lives in the run's system nursery, is
         cancelled (by a cancel scope) when the run shuts down, and gets no
         cancellation from the caller's scopes.
+
+        With *eager*, the task's first step runs at once, before this
+        returns (asyncio's ``eager_start``): a coroutine that never
+        suspends has finished by then. This needs the run entered in the
+        calling thread (a step or callback of the run, or between steps of
+        a loop driving it); the caller's task is current again afterwards.
 
         *task*, if given, is an instance of a subclass of :class:`Task` made
         with ``cls.__new__(cls)``: the kernel initializes its Task part and
@@ -202,8 +209,16 @@ class KernelRun:
             raise RuntimeError("this run is shutting down; it cannot start new tasks")
         if context is None:
             context = contextvars.copy_context()
+        if eager and STATE.runner is not runner:
+            raise RuntimeError(
+                "spawn_detached(eager=True) runs the task's first step at once, so it must be "
+                "called from inside the run (a task, a callback, or a loop between its steps)"
+            )
         if task is None or runner.instruments:
-            return runner.spawn(None, (), nursery, name, coro=coro, context=context, task=task)
+            task = runner.spawn(None, (), nursery, name, coro=coro, context=context, task=task)
+            if eager:
+                runner.step_eagerly(task)
+            return task
         # Hot path (every asyncio create_task on compat's loop; benchmarks
         # spawn, gather, aiohttp): Runner.spawn's work for this case, and
         # Task.__init__'s fields (the same values, in the same order; a
@@ -226,6 +241,8 @@ class KernelRun:
         nursery._children[task] = None
         runner.n_tasks += 1
         runner.ready.append(task)
+        if eager:
+            runner.step_eagerly(task)
         return task
 
     # ------------------------------------------------------------------

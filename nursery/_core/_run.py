@@ -484,12 +484,37 @@ class Runner:
         if "task_scheduled" in self.instruments:
             self.instruments.call("task_scheduled", task)
 
-    def _run_batch(self, drain: bool = False) -> None:
+    def step_eagerly(self, task: Task) -> None:
+        """Run the first step of *task*, which was just queued (it is the
+        last item in the ready queue), right now: inside the step or
+        callback that started it, as asyncio's eager tasks start. Whatever
+        that step queues goes where any step's would; afterwards the
+        caller's task is the current one again."""
+        ready = self.ready
+        if not ready or ready[-1] is not task:
+            raise RuntimeError(f"{task!r} is not the task queued last; only a task just started can be stepped eagerly")
+        # First in the queue, and a batch of one: the same step as any
+        # other (one place decides what a task's yield means), taken now.
+        ready.pop()
+        ready.appendleft(task)
+        caller = self.current_task
+        current_tasks = self.asyncio_current_tasks
+        loop = self.asyncio_loop
+        caller_entry = current_tasks.get(loop)
+        try:
+            self._run_batch(first_only=True)
+        finally:
+            self.current_task = caller
+            if caller_entry is not None:
+                current_tasks[loop] = caller_entry
+
+    def _run_batch(self, drain: bool = False, first_only: bool = False) -> None:
         # Hot path: see the module docstring. Locals instead of attribute
         # lookups; the task step is inlined rather than a method call; an
         # instrument costs one truth test of an empty dict when none is
         # installed. With *drain*, keep running batches for as long as
         # nothing but ready tasks needs attention (see run_until_done).
+        # With *first_only*, step just the first item (see step_eagerly).
         ready = self.ready
         popleft = ready.popleft
         append = ready.append
@@ -512,12 +537,16 @@ class Runner:
         loop = self.asyncio_loop
         entered = False
         while True:
-            if self._random is not None:
-                batch = list(ready)
-                self._random.shuffle(batch)
-                ready.clear()
-                ready.extend(batch)
-            for _ in range(len(ready)):
+            if first_only:
+                count = 1
+            else:
+                if self._random is not None:
+                    batch = list(ready)
+                    self._random.shuffle(batch)
+                    ready.clear()
+                    ready.extend(batch)
+                count = len(ready)
+            for _ in range(count):
                 task = popleft()
                 # (type(), not .__class__: this site sees tasks, handles and
                 # wakers, and an attribute read on that many types is not

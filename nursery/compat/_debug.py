@@ -24,12 +24,22 @@ class SlowStepReporter(lowlevel.Instrument):
 
     def __init__(self, loop: Any) -> None:
         self._loop = loop
-        self._started = 0.0
+        # The step being timed: an eager task's first step runs inside
+        # another task's step, and the step that turns debug mode on had no
+        # start.
+        self._started: dict[Any, float] = {}
 
     def before_task_step(self, task: Any) -> None:
-        self._started = time.monotonic()
+        if self._started:
+            # A step inside a step (an eager task's first): timed as part of
+            # its creator's, as stock asyncio times it.
+            return
+        self._started[task] = time.monotonic()
 
     def after_task_step(self, task: Any) -> None:
-        took = time.monotonic() - self._started
+        started = self._started.pop(task, None)
+        if started is None:
+            return
+        took = time.monotonic() - started
         if took >= self._loop.slow_callback_duration:
             logger.warning("Executing %r took %.3f seconds", task, took)

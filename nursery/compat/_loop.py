@@ -35,11 +35,14 @@ from math import inf
 from typing import Any, Callable
 
 from .. import RunFinishedError, lowlevel
+from ._asyncio_task import install_asyncio_task
 from ._debug import SlowStepReporter
 from ._handles import Handle, TimerHandle
 from ._loop_io import KernelSelector, KernelSelectorIO
 from ._loop_subprocess import SubprocessSignalMixin
-from ._task import new_task
+from ._task import Task, new_task
+
+_STOCK_EAGER_TASK_FACTORY = getattr(asyncio, "eager_task_factory", None)
 
 __all__ = ["EventLoop", "new_event_loop"]
 
@@ -64,6 +67,8 @@ class EventLoop(SubprocessSignalMixin, KernelSelectorIO, asyncio.SelectorEventLo
     """
 
     def __init__(self, *, clock: Any = None, _kernel_run: lowlevel.KernelRun | None = None) -> None:
+        # (asyncio.Task(coro, loop=self) makes a compat Task from now on.)
+        install_asyncio_task()
         if _kernel_run is None:
             _kernel_run = lowlevel.KernelRun.create(clock=clock, asyncio_loop=self)
             self._owns_run = True
@@ -226,6 +231,10 @@ class EventLoop(SubprocessSignalMixin, KernelSelectorIO, asyncio.SelectorEventLo
     create_task = new_task
 
     def _create_task_by_factory(self, coro: Any, name: object, context: contextvars.Context | None) -> Any:
+        if self._task_factory is _STOCK_EAGER_TASK_FACTORY:
+            # asyncio.eager_task_factory (3.12+) was made with stock's C Task
+            # class before compat existed: here it means an eager compat Task.
+            return new_task(self, coro, name=name, context=context, _task=Task.__new__(Task), _eager=True)
         if context is None:
             task = self._task_factory(self, coro)  # type: ignore[misc]
         else:

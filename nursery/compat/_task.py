@@ -88,12 +88,17 @@ class Task(lowlevel.Task):
         loop: asyncio.AbstractEventLoop | None = None,
         name: object = None,
         context: contextvars.Context | None = None,
+        eager_start: bool | None = None,
     ) -> None:
-        # Only reached when user code writes Task(coro) itself; the loop's
-        # create_task() is new_task() itself.
+        # Only reached when code writes Task(coro) itself (or
+        # asyncio.Task(coro) with a compat loop: see _asyncio_task); the
+        # loop's create_task() is new_task() itself.
+        if eager_start is not None and sys.version_info < (3, 12):
+            # (asyncio's message: the parameter is new in 3.12.)
+            raise TypeError("'eager_start' is an invalid keyword argument for Task()")
         if loop is None:
             loop = asyncio.get_event_loop()
-        new_task(loop, coro, name=name, context=context, _task=self)
+        new_task(loop, coro, name=name, context=context, _task=self, _eager=bool(eager_start))
         if self._source_traceback:
             del self._source_traceback[-1]  # this frame
 
@@ -384,11 +389,13 @@ def new_task(
     name: object = None,
     context: contextvars.Context | None = None,
     _task: Task | None = None,
+    _eager: bool = False,
 ) -> Task:
     """Start *coro* in a new Task on *loop*'s kernel run: this is the compat
     loop's ``create_task`` (also called directly by the module's
     combinators). *_task*, made with ``Task.__new__``, is the Task to start
-    (for ``Task(coro)``)."""
+    (for ``Task(coro)``). With *_eager* (``eager_start=True``), the task's
+    first step runs before this returns, if *loop* is the running loop."""
     if loop._closed:
         loop._check_closed()  # raises asyncio's error
     if _task is not None:
@@ -413,6 +420,12 @@ def new_task(
         name = _next_task_number()
     elif not isinstance(name, str):
         name = str(name)
+    if _eager and asyncio.events._get_running_loop() is loop:
+        # Registered before its step, as asyncio registers an eager task,
+        # so that all_tasks() run in that step finds it.
+        _register_task(task)
+        loop._kernel_run.spawn_detached(coro, task=task, name=name, context=context, eager=True)
+        return task
     loop._kernel_run.spawn_detached(coro, task=task, name=name, context=context)
     _register_task(task)
     return task

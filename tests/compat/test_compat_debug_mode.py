@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sys
 import time
 
 import pytest
@@ -57,6 +58,33 @@ def test_set_debug_false_removes_the_step_timer(caplog: pytest.LogCaptureFixture
             runner.run(main())
             assert runner.get_loop().get_debug() is False
     assert not [r for r in caplog.records if "slowpoke" in r.getMessage()]
+
+
+def test_debug_mode_turned_on_inside_a_step_times_only_later_steps(caplog: pytest.LogCaptureFixture) -> None:
+    # The step that turns debug mode on was never started by the timer: it
+    # must not be reported (with a duration counted from the epoch); an
+    # eager task's first step is timed as part of its creator's, as stock does.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.slow_callback_duration = 0.01
+        loop.set_debug(True)
+        await asyncio.sleep(0)
+        task = asyncio.Task(_slow_step(), loop=loop, name="nested", eager_start=True) if sys.version_info >= (3, 12) else None
+        if task is not None:
+            await task
+
+    def slow_steps(run) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="asyncio"):
+            run(main())
+        messages = [r.getMessage() for r in caplog.records]
+        assert not [m for m in messages if re.search(r"took \d{3,}\.", m)]
+        # (Names and places differ between runs; the count and kind must not.)
+        return [re.sub(r"<Task .*", "<Task ...>", m) for m in messages if m.startswith("Executing <Task")]
+
+    stock = slow_steps(asyncio.run)
+    assert stock == (["Executing <Task ...>"] if sys.version_info >= (3, 12) else [])
+    assert slow_steps(nursery.compat.run) == stock
 
 
 def test_the_task_tree_shows_compat_tasks_with_their_names_and_where_they_wait() -> None:

@@ -167,3 +167,35 @@ def test_step_wakes_up_for_another_thread() -> None:
         run.leave()
     with pytest.raises(nursery.RunFinishedError):
         run.run_sync_soon_threadsafe(log.append, "too late")
+
+
+def test_spawn_detached_eager_takes_the_first_step_at_once() -> None:
+    run = lowlevel.KernelRun.create()
+    log: list = []
+
+    async def job(name: str) -> str:
+        log.append((name, "first step", lowlevel.current_task().name))
+        await lowlevel.checkpoint()
+        log.append((name, "second step"))
+        return name
+
+    coro = job("refused")
+    with pytest.raises(RuntimeError, match=r"spawn_detached\(eager=True\) runs the task's first step at once"):
+        run.spawn_detached(coro, eager=True)
+    coro.close()
+    assert not run.ready_queue  # (refused before anything was queued)
+    run.enter()
+    try:
+        lazy = run.spawn_detached(job("lazy"), name="lazy")
+        eager = run.spawn_detached(job("eager"), name="eager", eager=True)
+        # The eager task stepped before spawn_detached returned; its
+        # checkpoint queued it after the lazy one.
+        assert log == [("eager", "first step", "eager")]
+        assert run.current_task is None
+        run.step(0)
+        run.step(0)
+        assert log[1:] == [("lazy", "first step", "lazy"), ("eager", "second step"), ("lazy", "second step")]
+        assert lazy.done() and eager.done()
+        run.shutdown()
+    finally:
+        run.leave()

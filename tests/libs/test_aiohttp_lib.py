@@ -317,3 +317,43 @@ def test_tls(run: Any) -> None:
     assert out["ws"] == "SECURE"
     assert out["tls"] is True
     assert out["untrusted"] == "unable to get local issuer certificate"
+
+
+@pytest.mark.parametrize("flavor", ["compat", "nursery"])
+def test_nursery_code_in_handlers(flavor: str) -> None:
+    # From 3.12 aiohttp makes each request's task with asyncio.Task(...,
+    # eager_start=True) rather than create_task: on compat's loop that must
+    # still be a kernel task, or nurseries and scopes fail in handlers.
+    from libs_harness import LoopRunner
+
+    async def fan_out(request: web.Request) -> web.Response:
+        task = asyncio.current_task()
+        assert task is nursery.lowlevel.current_task()
+        done: list[int] = []
+
+        async def part(i: int) -> None:
+            await nursery.sleep(0.002 * (3 - i))
+            done.append(i)
+
+        async with nursery.open_nursery() as n:
+            for i in range(3):
+                n.start_soon(part, i)
+        with nursery.move_on_after(0.01) as scope:
+            await asyncio.sleep(10)
+        return web.json_response({"done": done, "cancelled_caught": scope.cancelled_caught})
+
+    async def main() -> list[Any]:
+        app = web.Application()
+        app[STATE] = State()
+        app.router.add_get("/fan", fan_out)
+        async with serving(app) as url:
+            async with aiohttp.ClientSession(url) as session:
+
+                async def get() -> Any:
+                    async with session.get("/fan") as response:
+                        assert response.status == 200, await response.text()
+                        return await response.json()
+
+                return list(await asyncio.gather(*(get() for _ in range(5))))
+
+    assert LoopRunner(flavor)(main) == [{"done": [2, 1, 0], "cancelled_caught": True}] * 5
