@@ -119,11 +119,17 @@ def test_eager_start_is_refused_on_3_11_as_stock_refuses_it(loop) -> None:
         finally:
             coro.close()
 
-    for run_on in (loop, asyncio.new_event_loop()):
-        with pytest.raises(TypeError, match="^'eager_start' is an invalid keyword argument for Task\\(\\)$"):
-            run_on.run_until_complete(main(asyncio))
+    stock = asyncio.new_event_loop()
+    try:
+        for run_on in (loop, stock):
+            with pytest.raises(TypeError, match="^'eager_start' is an invalid keyword argument for Task\\(\\)$"):
+                run_on.run_until_complete(main(asyncio))
+    finally:
+        stock.close()
+    coro = asyncio.sleep(0)
     with pytest.raises(TypeError, match="'eager_start' is an invalid keyword argument"):
-        compat.Task(asyncio.sleep(0), loop=loop, eager_start=False)
+        compat.Task(coro, loop=loop, eager_start=False)
+    coro.close()
 
 
 async def eager_scenario(aio, log: list) -> list:
