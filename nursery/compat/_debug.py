@@ -24,22 +24,22 @@ class SlowStepReporter(lowlevel.Instrument):
 
     def __init__(self, loop: Any) -> None:
         self._loop = loop
-        # The step being timed: an eager task's first step runs inside
-        # another task's step, and the step that turns debug mode on had no
-        # start.
-        self._started: dict[Any, float] = {}
+        # The step being timed, and since when. Only one at a time: an eager
+        # task's first step runs inside its creator's step and is timed as
+        # part of it, as stock asyncio times it; and the step that turned
+        # debug mode on was never started, so it is not reported.
+        self._timed: Any = None
+        self._started = 0.0
 
     def before_task_step(self, task: Any) -> None:
-        if self._started:
-            # A step inside a step (an eager task's first): timed as part of
-            # its creator's, as stock asyncio times it.
-            return
-        self._started[task] = time.monotonic()
+        if self._timed is None:
+            self._timed = task
+            self._started = time.monotonic()
 
     def after_task_step(self, task: Any) -> None:
-        started = self._started.pop(task, None)
-        if started is None:
+        if task is not self._timed:
             return
-        took = time.monotonic() - started
+        self._timed = None
+        took = time.monotonic() - self._started
         if took >= self._loop.slow_callback_duration:
             logger.warning("Executing %r took %.3f seconds", task, took)
