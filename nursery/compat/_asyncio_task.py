@@ -42,6 +42,7 @@ class _TaskClassType(type):
         # (A compat loop, and no other, has a kernel run; an isinstance test
         # would make this module and _loop import each other.)
         if getattr(loop, "_kernel_run", None) is not None:
+            kwargs["loop"] = loop  # (found already: Task need not look again)
             task = Task(*args, **kwargs)
             if task._source_traceback:
                 del task._source_traceback[-1]  # this frame (debug mode)
